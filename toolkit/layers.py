@@ -1,0 +1,573 @@
+"""Recurrent layers: `VanillaRNN`, `LSTM` and the `DeepRNN` stack.
+
+`VanillaRNN` and `LSTM` are `keras.layers.RNN` subclasses with the
+constructor arguments of `keras.layers.SimpleRNN` and `keras.layers.LSTM`, so
+either can replace the built-in without other changes. They differ from a
+plain `keras.layers.RNN(cell)` in one way: the input projection `x_t W_x + b`
+is computed for all timesteps in one matmul before the loop (input dropout
+uses one mask per sequence, so it is hoisted too), and the loop itself does
+only `h_{t-1} W_h` and the gates. The loop is Keras's own backend loop, so
+masking, `go_backwards`, `unroll`, `stateful` and initial states behave
+exactly as in the built-ins.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+# The backend loop behind keras.layers.RNN. Keras exports no public name for
+# it; the pinned keras version in requirements.txt guards its signature.
+from keras.src.backend import rnn as backend_rnn
+
+from toolkit import _checks
+from toolkit.cells import LSTMCell, VanillaRNNCell
+from toolkit.recurrence import fused_recurrence, fused_recurrence_supported
+
+_COMMON_CELL_ARGS = (
+    "units",
+    "activation",
+    "use_bias",
+    "kernel_initializer",
+    "recurrent_initializer",
+    "bias_initializer",
+    "kernel_regularizer",
+    "recurrent_regularizer",
+    "bias_regularizer",
+    "kernel_constraint",
+    "recurrent_constraint",
+    "bias_constraint",
+    "dropout",
+    "recurrent_dropout",
+    "seed",
+)
+_LSTM_ONLY_CELL_ARGS = ("recurrent_activation", "unit_forget_bias")
+
+
+def _cell_setting(name: str) -> property:
+    return property(
+        lambda self: getattr(self.cell, name),
+        doc=f"The cell's `{name}` (read-only).",
+    )
+
+
+class _ProjectedRNN(keras.layers.RNN):
+    """A `keras.layers.RNN` whose loop starts from precomputed projections.
+
+    The cell must provide `project_inputs`, `recurrent_step` and
+    `new_dropout_mask` (see `toolkit.cells`). Subclasses list the names of
+    the cell settings they expose in `_cell_args`.
+    """
+
+    _cell_args: tuple[str, ...] = _COMMON_CELL_ARGS
+
+    def __init__(self, cell, use_cudnn="auto", **kwargs):
+        if use_cudnn not in ("auto", False):
+            raise ValueError(
+                "Received an invalid value for argument `use_cudnn`, expected "
+                f"'auto' or False, got {use_cudnn!r}. Toolkit layers always "
+                "run their own loop; use keras.layers.LSTM for cuDNN."
+            )
+        super().__init__(cell, **kwargs)
+        self.use_cudnn = use_cudnn
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Read-only views of the cell's settings, as the built-ins expose.
+        for name in cls._cell_args:
+            setattr(cls, name, _cell_setting(name))
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        _checks.check_sequence_shape(self.name, sequences_shape)
+        super().build(sequences_shape, initial_state_shape)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        _checks.check_sequence_shape(self.name, sequences.shape)
+        return super().call(
+            sequences,
+            initial_state=initial_state,
+            mask=mask,
+            training=training,
+        )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        cell = self.cell
+        dp_mask = rec_dp_mask = None
+        if training and cell.dropout > 0:
+            dp_mask = cell.new_dropout_mask(sequences[:, 0, :], cell.dropout)
+        if training and cell.recurrent_dropout > 0:
+            rec_dp_mask = cell.new_dropout_mask(
+                initial_state[0], cell.recurrent_dropout
+            )
+        projected = cell.project_inputs(sequences, dp_mask)
+        if fused_recurrence_supported(cell, self.unroll):
+            return fused_recurrence(
+                cell,
+                projected,
+                initial_state,
+                mask=mask,
+                rec_dp_mask=rec_dp_mask,
+                go_backwards=self.go_backwards,
+                zero_output_for_mask=self.zero_output_for_mask,
+            )
+
+        def step(projected_t, states):
+            return cell.recurrent_step(projected_t, list(states), rec_dp_mask)
+
+        return backend_rnn(
+            step,
+            projected,
+            list(initial_state),
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )
+
+    def get_config(self):
+        cell_config = self.cell.get_config()
+        config = {name: cell_config[name] for name in self._cell_args}
+        config["activity_regularizer"] = keras.regularizers.serialize(
+            self.activity_regularizer
+        )
+        base_config = super().get_config()
+        del base_config["cell"]
+        return {**base_config, **config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class VanillaRNN(_ProjectedRNN):
+    """Vanilla (Elman) RNN layer: h_t = act(x_t W_x + h_{t-1} W_h + b).
+
+    A drop-in replacement for `keras.layers.SimpleRNN`: same arguments, same
+    weights (`cell.kernel`, `cell.recurrent_kernel`, `cell.bias`), same
+    outputs, with `x_t W_x` computed for all timesteps before the loop.
+
+    Args:
+        units: positive int, size of h.
+        activation: default `"tanh"`; `None` gives a linear RNN.
+        use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+        recurrent_dropout, seed: as in `toolkit.VanillaRNNCell`.
+        activity_regularizer: applied to the layer output. Default `None`.
+        return_sequences: return `(batch, timesteps, units)` instead of the
+            last output. Default `False`.
+        return_state: also return the final h. Default `False`.
+        go_backwards: process the sequence in reverse and return the reversed
+            output sequence. Default `False`.
+        stateful: carry the final state of batch k into batch k+1 (needs a
+            fixed batch size). Default `False`.
+        unroll: unroll the loop (needs a known number of timesteps). Default
+            `False`.
+
+    Call arguments:
+        sequences: `(batch, timesteps, features)`.
+        initial_state: optional `[h_0]`, `(batch, units)`.
+        mask: optional boolean `(batch, timesteps)`; masked steps keep the
+            previous state.
+        training: apply dropout when `True`.
+
+    Returns:
+        `(batch, units)`, or `(batch, timesteps, units)` with
+        `return_sequences`; with `return_state`, also the final h.
+
+    Example:
+
+    >>> layer = VanillaRNN(8, return_sequences=True)
+    >>> layer(np.zeros((4, 10, 3))).shape
+    (4, 10, 8)
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        **kwargs,
+    ):
+        cell = VanillaRNNCell(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="simple_rnn_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class LSTM(_ProjectedRNN):
+    """Long short-term memory layer (see `toolkit.LSTMCell` for the equations).
+
+    A drop-in replacement for `keras.layers.LSTM`: same arguments, same
+    weights (`cell.kernel` `(features, 4 units)`, `cell.recurrent_kernel`
+    `(units, 4 units)`, `cell.bias` `(4 units,)`, gate order i, f, c, o), same
+    outputs to float32 round-off, with `x_t W_x + b` computed for all
+    timesteps before the loop.
+
+    Args:
+        units: positive int, size of h and c.
+        activation, recurrent_activation, use_bias, kernel_initializer,
+        recurrent_initializer, bias_initializer, unit_forget_bias,
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+        recurrent_dropout, seed: as in `toolkit.LSTMCell` (defaults `"tanh"`,
+        `"sigmoid"`, `True`, `"glorot_uniform"`, `"orthogonal"`, `"zeros"`,
+        `True`, `None` x6, 0, 0, `None`).
+        activity_regularizer: applied to the layer output. Default `None`.
+        return_sequences, return_state, go_backwards, stateful, unroll: as in
+            `toolkit.VanillaRNN`. Default `False` each.
+        use_cudnn: accepted for compatibility with `keras.layers.LSTM`;
+            `"auto"` (default) or `False`. The toolkit loop never uses cuDNN.
+
+    Call arguments:
+        sequences: `(batch, timesteps, features)`.
+        initial_state: optional `[h_0, c_0]`, each `(batch, units)`.
+        mask: optional boolean `(batch, timesteps)`.
+        training: apply dropout when `True`.
+
+    Returns:
+        `(batch, units)`, or `(batch, timesteps, units)` with
+        `return_sequences`; with `return_state`, also the final h and c.
+
+    Example:
+
+    >>> layer = LSTM(8, return_state=True)
+    >>> output, h, c = layer(np.zeros((4, 10, 3)))
+    >>> output.shape, c.shape
+    ((4, 8), (4, 8))
+    """
+
+    _cell_args = _COMMON_CELL_ARGS + _LSTM_ONLY_CELL_ARGS
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        cell = LSTMCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="lstm_cell",
+        )
+        super().__init__(
+            cell,
+            use_cudnn=use_cudnn,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+
+
+_RECURRENT_LAYERS = {"lstm": LSTM, "vanilla": VanillaRNN}
+_STACK_OWNED_ARGS = ("units", "return_sequences", "return_state", "stateful")
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class DeepRNN(keras.layers.Layer):
+    """A stack of toolkit recurrent layers, with dropout between layers,
+    optional residual connections and optional bidirectional layers.
+
+    Layer k reads the output sequence of layer k-1. Every layer but the top
+    one returns sequences; the top one returns sequences only when
+    `return_sequences=True`. With `residual=True`, a layer's input is added
+    to its output wherever the two have the same width and the layer returns
+    sequences (so never around the first layer, whose input is the
+    embedding, and never around a top layer that returns one vector).
+
+    Args:
+        units: int (with `num_layers`) or a list of ints, one per layer.
+        num_layers: number of layers when `units` is an int. Default 2.
+        cell: `"lstm"` (default) or `"vanilla"`.
+        dropout: rate of the `keras.layers.Dropout` applied between layers,
+            in [0, 1). Default 0.
+        residual: add skip connections between equal-width layers. Default
+            `False`.
+        bidirectional: wrap every layer in `keras.layers.Bidirectional`.
+            Default `False`.
+        merge_mode: how the two directions are merged (`"concat"`, `"sum"`,
+            `"mul"`, `"ave"`). Default `"concat"`, which doubles the width.
+        return_sequences: the top layer returns every timestep. Default
+            `False`.
+        stateful: every layer carries its state across batches (see
+            `keras.layers.RNN`). Default `False`.
+        seed: int seed; layer k uses `seed + k` for its dropout masks.
+        layer_kwargs: dict of extra arguments for every recurrent layer, such
+            as `{"recurrent_dropout": 0.1, "unroll": True}`; values must be
+            serializable (names or configs rather than objects).
+
+    Call arguments:
+        inputs: `(batch, timesteps, features)`.
+        mask: optional boolean `(batch, timesteps)`, passed to every layer.
+        training: apply dropout when `True`.
+
+    Returns:
+        `(batch, width)` or `(batch, timesteps, width)`, where width is the
+        top layer's units (doubled by a bidirectional `"concat"`).
+
+    Example:
+
+    >>> stack = DeepRNN([64, 64, 32], dropout=0.2, residual=True)
+    >>> stack(np.zeros((2, 7, 16))).shape
+    (2, 32)
+    """
+
+    def __init__(
+        self,
+        units,
+        num_layers=None,
+        cell="lstm",
+        dropout=0.0,
+        residual=False,
+        bidirectional=False,
+        merge_mode="concat",
+        return_sequences=False,
+        stateful=False,
+        seed=None,
+        layer_kwargs=None,
+        **kwargs,
+    ):
+        units = self._resolve_units(units, num_layers)
+        if cell not in _RECURRENT_LAYERS:
+            raise ValueError(
+                "Received an invalid value for argument `cell`, expected one "
+                f"of {sorted(_RECURRENT_LAYERS)}, got {cell!r}."
+            )
+        dropout = _checks.check_rate("dropout", dropout)
+        merge_modes = ("concat", "sum", "mul", "ave")
+        if merge_mode not in merge_modes:
+            raise ValueError(
+                "Received an invalid value for argument `merge_mode`, "
+                f"expected one of {merge_modes}, got {merge_mode!r}."
+            )
+        layer_kwargs = dict(layer_kwargs or {})
+        owned = sorted(set(layer_kwargs) & set(_STACK_OWNED_ARGS + ("seed",)))
+        if owned:
+            raise ValueError(
+                f"Received `layer_kwargs` with {owned}, which DeepRNN sets "
+                "itself; pass them as DeepRNN arguments instead."
+            )
+        super().__init__(**kwargs)
+        self.units = units
+        self.cell = cell
+        self.dropout = dropout
+        self.residual = bool(residual)
+        self.bidirectional = bool(bidirectional)
+        self.merge_mode = merge_mode
+        self.return_sequences = bool(return_sequences)
+        self.stateful = bool(stateful)
+        self.seed = seed
+        self.layer_kwargs = layer_kwargs
+        self.supports_masking = True
+
+        layer_class = _RECURRENT_LAYERS[cell]
+        self.rnn_layers = []
+        self.dropout_layers = []
+        top = len(units) - 1
+        for index, width in enumerate(units):
+            layer = layer_class(
+                width,
+                return_sequences=index < top or self.return_sequences,
+                stateful=self.stateful,
+                seed=None if seed is None else seed + index,
+                name=f"{cell}_{index}",
+                **layer_kwargs,
+            )
+            if self.bidirectional:
+                layer = keras.layers.Bidirectional(
+                    layer, merge_mode=merge_mode, name=f"bidirectional_{index}"
+                )
+            self.rnn_layers.append(layer)
+            if index < top and dropout > 0:
+                self.dropout_layers.append(
+                    keras.layers.Dropout(
+                        dropout,
+                        seed=None if seed is None else seed + 1000 + index,
+                        name=f"dropout_{index}",
+                    )
+                )
+        self._residual_flags = [False] * len(units)
+
+    @staticmethod
+    def _resolve_units(units, num_layers):
+        if isinstance(units, (list, tuple)):
+            units = [_checks.check_positive_int("units", u) for u in units]
+            if not units:
+                raise ValueError(
+                    "Received an invalid value for argument `units`, expected "
+                    "a positive integer or a non-empty list of them, got []."
+                )
+            if num_layers is not None and num_layers != len(units):
+                raise ValueError(
+                    "Received an invalid value for argument `num_layers`, "
+                    f"expected {len(units)} to match `units`={units}, got "
+                    f"{num_layers!r}."
+                )
+            return units
+        units = _checks.check_positive_int("units", units)
+        num_layers = 2 if num_layers is None else num_layers
+        num_layers = _checks.check_positive_int("num_layers", num_layers)
+        return [units] * num_layers
+
+    def _output_width(self, units):
+        return units * 2 if self.bidirectional and (
+            self.merge_mode == "concat"
+        ) else units
+
+    def build(self, input_shape):
+        _checks.check_sequence_shape(self.name, input_shape)
+        shape = tuple(input_shape)
+        top = len(self.rnn_layers) - 1
+        for index, layer in enumerate(self.rnn_layers):
+            layer.build(shape)
+            width = self._output_width(self.units[index])
+            returns_sequences = index < top or self.return_sequences
+            self._residual_flags[index] = (
+                self.residual
+                and index > 0
+                and returns_sequences
+                and shape[-1] == width
+            )
+            shape = shape[:2] + (width,)
+        if self.residual and not any(self._residual_flags):
+            widths = [self._output_width(u) for u in self.units]
+            raise ValueError(
+                "Received `residual=True`, but no layer after the first has "
+                "input and output of equal width and returns sequences "
+                f"(layer widths {widths}). Use equal widths, e.g. "
+                "units=[128, 128], or residual=False."
+            )
+
+    def call(self, inputs, mask=None, training=None):
+        _checks.check_sequence_shape(self.name, inputs.shape)
+        x = inputs
+        for index, layer in enumerate(self.rnn_layers):
+            y = layer(x, mask=mask, training=training)
+            if self._residual_flags[index]:
+                y = ops.add(y, x)
+            if index < len(self.dropout_layers):
+                y = self.dropout_layers[index](y, training=training)
+            x = y
+        return x
+
+    def compute_output_shape(self, input_shape):
+        width = self._output_width(self.units[-1])
+        if self.return_sequences:
+            return (input_shape[0], input_shape[1], width)
+        return (input_shape[0], width)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.return_sequences else None
+
+    def reset_state(self):
+        """Zero the carried state of every layer (for `stateful=True`)."""
+        for layer in self.rnn_layers:
+            layer.reset_state()
+
+    def get_config(self):
+        config = {
+            "units": list(self.units),
+            "cell": self.cell,
+            "dropout": self.dropout,
+            "residual": self.residual,
+            "bidirectional": self.bidirectional,
+            "merge_mode": self.merge_mode,
+            "return_sequences": self.return_sequences,
+            "stateful": self.stateful,
+            "seed": self.seed,
+            "layer_kwargs": dict(self.layer_kwargs),
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,354 @@
+"""Fused recurrences with hand-written backpropagation through time.
+
+`toolkit.LSTM` and `toolkit.VanillaRNN` run their loop here when the cell
+uses its standard nonlinearities (tanh, and sigmoid gates for the LSTM) and
+the layer is not unrolled. Autodiff of a loop makes the backward pass do, at
+every timestep, everything the forward pass did plus accumulate
+`dW_h += h_{t-1}^T dz_t` into a full-size weight gradient. Here the backward
+loop does only what is inherently sequential, `dh_{t-1} = dz_t W_h^T` and the
+gate derivatives; the weight gradient is one large matmul over all
+timesteps afterwards, `dW_h = H_{prev}^T dZ`, and the input-projection
+gradients (`dW_x`, `db`, `dx`) follow by autodiff from `dZ` outside the loop.
+
+Everything is `keras.ops` plus Keras's own backend loop, so it runs under
+the TensorFlow and JAX backends (`ops.custom_gradient`). Both loops are
+time-major. Masked timesteps carry the previous state and output exactly as
+`keras.layers.RNN` does; the gradients of masks and dropout masks are zero.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+from keras.src.backend import rnn as backend_rnn
+
+FUSED_BACKENDS = ("tensorflow", "jax")
+
+
+def fused_recurrence_supported(cell, unroll: bool) -> bool:
+    """Whether `fused_recurrence` computes exactly what `cell` would."""
+    if unroll or keras.backend.backend() not in FUSED_BACKENDS:
+        return False
+    if cell.activation is not keras.activations.tanh:
+        return False
+    if cell.gate_count == 4:
+        return cell.recurrent_activation is keras.activations.sigmoid
+    return True
+
+
+STEPS_PER_ITERATION = 4
+
+
+def _loop(step, inputs, states):
+    """Keras's backend loop over time-major `inputs`, all outputs kept.
+
+    When the number of timesteps is static, each loop iteration runs several
+    steps (the largest of 4, 2, 1 that divides it): the per-iteration cost of
+    the loop machinery, which dominates small layers, is paid once per group.
+    """
+    timesteps = inputs[0].shape[0]
+    group = 1
+    if timesteps is not None:
+        group = next(
+            k for k in (STEPS_PER_ITERATION, 2, 1)
+            if k <= STEPS_PER_ITERATION and timesteps % k == 0
+        )
+    if group == 1:
+        return backend_rnn(
+            step, inputs, list(states), time_major=True,
+            input_length=timesteps, return_all_outputs=True,
+        )
+
+    def grouped_step(group_inputs, group_states):
+        group_states = list(group_states)
+        outputs = []
+        for k in range(group):
+            output, group_states = step([x[k] for x in group_inputs],
+                                        group_states)
+            outputs.append(output)
+        stacked = [
+            ops.stack([output[n] for output in outputs])
+            for n in range(len(outputs[0]))
+        ]
+        return tuple(stacked), list(group_states)
+
+    grouped = [
+        ops.reshape(x, (timesteps // group, group) + tuple(x.shape[1:]))
+        for x in inputs
+    ]
+    last, outputs, final = backend_rnn(
+        grouped_step, grouped, list(states), time_major=True,
+        input_length=timesteps // group, return_all_outputs=True,
+    )
+    outputs = [
+        ops.reshape(x, (timesteps,) + tuple(x.shape[2:])) for x in outputs
+    ]
+    return last, outputs, final
+
+
+def fused_recurrence(
+    cell,
+    projected,
+    initial_state,
+    mask=None,
+    rec_dp_mask=None,
+    go_backwards: bool = False,
+    zero_output_for_mask: bool = False,
+):
+    """Run `cell` over a sequence whose input projection is precomputed.
+
+    Args:
+        cell: a `toolkit.LSTMCell` or `toolkit.VanillaRNNCell` for which
+            `fused_recurrence_supported` holds.
+        projected: `(batch, timesteps, gate_count * units)`, the output of
+            `cell.project_inputs` on the whole sequence.
+        initial_state: `[h_0]` or `[h_0, c_0]`, each `(batch, units)`.
+        mask: optional boolean `(batch, timesteps)`.
+        rec_dp_mask: optional `(batch, units)` recurrent dropout mask.
+        go_backwards: iterate from the last timestep to the first; outputs
+            come back in the order they were computed, as in
+            `keras.layers.RNN`.
+        zero_output_for_mask: masked steps output zeros instead of the
+            previous output.
+
+    Returns:
+        `(last_output, outputs, final_states)` as `keras.layers.RNN`'s loop
+        returns them: `(batch, units)`, `(batch, timesteps, units)` and a list
+        of `(batch, units)` tensors.
+    """
+    is_lstm = cell.gate_count == 4
+    units = cell.units
+    dtype = projected.dtype
+    # A plain tensor, not the variable: the custom gradient returns dW_h
+    # itself and must not see variable reads inside.
+    recurrent_kernel = ops.copy(ops.cast(cell.recurrent_kernel, dtype))
+
+    projected = ops.transpose(projected, (1, 0, 2))
+    time_mask = None
+    if mask is not None:
+        time_mask = ops.cast(
+            ops.expand_dims(ops.transpose(mask, (1, 0)), -1), dtype
+        )
+    if go_backwards:
+        projected = ops.flip(projected, 0)
+        if time_mask is not None:
+            time_mask = ops.flip(time_mask, 0)
+    h0 = ops.convert_to_tensor(initial_state[0], dtype)
+    c0 = ops.convert_to_tensor(initial_state[1], dtype) if is_lstm else None
+
+    args = [projected, recurrent_kernel, h0]
+    if is_lstm:
+        args.append(c0)
+    if rec_dp_mask is not None:
+        args.append(ops.convert_to_tensor(rec_dp_mask, dtype))
+    if time_mask is not None:
+        args.append(time_mask)
+
+    @ops.custom_gradient
+    def run(*args):
+        args = list(args)
+        p_seq, kernel, h_init = args[:3]
+        rest = args[3:]
+        c_init = rest.pop(0) if is_lstm else None
+        rec_mask = rest.pop(0) if rec_dp_mask is not None else None
+        m_seq = rest.pop(0) if time_mask is not None else None
+        outputs, saved, final = _forward(
+            p_seq, kernel, h_init, c_init, rec_mask, m_seq,
+            is_lstm, units, zero_output_for_mask,
+        )
+
+        def grad(*upstream):
+            if len(upstream) == 1 and isinstance(upstream[0], (tuple, list)):
+                upstream = tuple(upstream[0])  # JAX: one cotangent tuple.
+            d_outputs, d_final = upstream[0], list(upstream[1:])
+            d_p, d_kernel, d_h0, d_c0 = _backward(
+                d_outputs, d_final, saved, p_seq, kernel, h_init, c_init,
+                rec_mask, m_seq, is_lstm, units, zero_output_for_mask,
+            )
+            grads = [d_p, d_kernel, d_h0]
+            if is_lstm:
+                grads.append(d_c0)
+            if rec_mask is not None:
+                grads.append(ops.zeros_like(rec_mask))
+            if m_seq is not None:
+                grads.append(ops.zeros_like(m_seq))
+            return tuple(grads)
+
+        return (outputs, *final), grad
+
+    outputs, *final_states = run(*args)
+    last_output = outputs[-1]
+    outputs = ops.transpose(outputs, (1, 0, 2))
+    return last_output, outputs, list(final_states)
+
+
+def _split_gates(gates):
+    return ops.split(gates, 4, axis=-1)
+
+
+def _forward(p_seq, kernel, h_init, c_init, rec_mask, m_seq, is_lstm, units,
+             zero_output_for_mask):
+    """Forward loop.
+
+    Returns outputs `(T, B, u)`, the per-step tensors the backward pass
+    needs (`[h_states]` or `[gates, h_states, c_states]`, where gates are
+    i, f, g, o after their nonlinearities) and the final states.
+    """
+    with_mask = m_seq is not None
+
+    def step(inputs, states):
+        states = list(states)
+        h_tm1 = states[0]
+        h_in = h_tm1 * rec_mask if rec_mask is not None else h_tm1
+        z = inputs[0] + ops.matmul(h_in, kernel)
+        if is_lstm:
+            z_i, z_f, z_g, z_o = _split_gates(z)
+            i = ops.sigmoid(z_i)
+            f = ops.sigmoid(z_f)
+            g = ops.tanh(z_g)
+            o = ops.sigmoid(z_o)
+            c = f * states[1] + i * g
+            h = o * ops.tanh(c)
+            gates = [ops.concatenate([i, f, g, o], axis=-1)]
+            new_states = [h, c]
+        else:
+            h = ops.tanh(z)
+            gates = []
+            new_states = [h]
+        if not with_mask:
+            return (h, *gates, *new_states[1:]), new_states
+        keep = inputs[1] > 0
+        new_states = [
+            ops.where(keep, new, old) for new, old in zip(new_states, states)
+        ]
+        out_prev = states[-1]
+        out = ops.where(
+            keep, h, ops.zeros_like(h) if zero_output_for_mask else out_prev
+        )
+        # The previous output rides along as a last, extra state.
+        return (out, *gates, *new_states), new_states + [out]
+
+    inputs = [p_seq] + ([m_seq] if with_mask else [])
+    states = [h_init] + ([c_init] if is_lstm else [])
+    if with_mask:
+        states.append(ops.zeros_like(h_init))
+    _, step_outputs, final = _loop(step, inputs, states)
+    step_outputs = list(step_outputs)
+    outputs = step_outputs[0]
+    if with_mask:
+        saved = step_outputs[1:]
+    elif is_lstm:
+        saved = [step_outputs[1], outputs, step_outputs[2]]
+    else:
+        saved = [outputs]
+    final = list(final)[: 2 if is_lstm else 1]
+    return outputs, saved, final
+
+
+def _shift_in(initial, sequence):
+    """`[initial, sequence[0], ..., sequence[T-2]]`: the state before each
+    step, from the states after each step."""
+    return ops.concatenate([ops.expand_dims(initial, 0), sequence[:-1]], 0)
+
+
+def _backward(d_outputs, d_final, saved, p_seq, kernel, h_init, c_init,
+              rec_mask, m_seq, is_lstm, units, zero_output_for_mask):
+    """Backward loop; returns the gradients of p_seq, kernel, h_0, c_0.
+
+    Every factor that does not depend on the incoming gradient is computed
+    for all timesteps at once before the loop, with masked steps folded in
+    as 0/1 factors, so the loop does one matmul and a few products:
+
+        d_h_new = d_h + d_out_t
+        d_c     = d_c + d_h_new * A_t               (LSTM)
+        d_z     = [d_c, d_c, d_c, d_h_new] * B_t    (LSTM; d_h_new * B_t else)
+        d_h     = (d_z W_h^T) * rec_mask + d_h * S_t
+        d_c     = d_c * F_t                         (LSTM)
+
+    where S_t is 1 on masked steps and 0 elsewhere.
+    """
+    with_mask = m_seq is not None
+    keep_output = with_mask and not zero_output_for_mask
+    if is_lstm:
+        gates_seq, h_seq, c_seq = saved
+        c_prev_seq = _shift_in(c_init, c_seq)
+        i, f, g, o = _split_gates(gates_seq)
+        tanh_c = ops.tanh(c_seq)
+        a_seq = o * (1.0 - tanh_c * tanh_c)
+        b_seq = ops.concatenate(
+            [
+                g * i * (1.0 - i),
+                c_prev_seq * f * (1.0 - f),
+                i * (1.0 - g * g),
+                tanh_c * o * (1.0 - o),
+            ],
+            axis=-1,
+        )
+        f_seq = f
+    else:
+        h_seq = saved[0]
+        b_seq = 1.0 - h_seq * h_seq
+    h_prev_seq = _shift_in(h_init, h_seq)
+    if with_mask:
+        # On a masked step nothing reaches z and the carried state passes
+        # its gradient straight through.
+        b_seq = b_seq * m_seq
+        skip_seq = 1.0 - m_seq
+        if is_lstm:
+            a_seq = a_seq * m_seq
+            f_seq = f_seq * m_seq + skip_seq
+    kernel_t = ops.transpose(kernel)
+
+    def step(inputs, states):
+        inputs = list(inputs)
+        states = list(states)
+        d_h = states[0]
+        d_out_t = inputs.pop(0)
+        if keep_output:
+            d_out_t = d_out_t + states[-1]
+        d_h_new = d_h + d_out_t
+        if is_lstm:
+            a_t, f_t, b_t = inputs[:3]
+            d_c = states[1] + d_h_new * a_t
+            d_z = ops.concatenate([d_c, d_c, d_c, d_h_new], axis=-1) * b_t
+        else:
+            d_z = d_h_new * inputs[0]
+        d_h_prev = ops.matmul(d_z, kernel_t)
+        if rec_mask is not None:
+            d_h_prev = d_h_prev * rec_mask
+        new_states = [d_h_prev]
+        if with_mask:
+            skip_t = inputs[-1]
+            new_states[0] = d_h_prev + d_h * skip_t
+        if is_lstm:
+            new_states.append(d_c * f_t)
+        if keep_output:
+            new_states.append(d_out_t * skip_t)
+        return (d_z,), new_states
+
+    if d_outputs is None:
+        d_outputs = ops.zeros_like(h_seq)
+    inputs = [d_outputs]
+    inputs += [a_seq, f_seq, b_seq] if is_lstm else [b_seq]
+    if with_mask:
+        inputs.append(skip_seq)
+    inputs = [ops.flip(x, 0) for x in inputs]
+    states = [_or_zeros(d_final[0], h_init)]
+    if is_lstm:
+        states.append(_or_zeros(d_final[1], c_init))
+    if keep_output:
+        states.append(ops.zeros_like(h_init))
+    _, (d_z_reversed,), d_initial = _loop(step, inputs, states)
+    d_z_seq = ops.flip(d_z_reversed, 0)
+
+    h_in_seq = h_prev_seq * rec_mask if rec_mask is not None else h_prev_seq
+    flat_h = ops.reshape(h_in_seq, (-1, units))
+    flat_dz = ops.reshape(d_z_seq, (-1, ops.shape(d_z_seq)[-1]))
+    d_kernel = ops.matmul(ops.transpose(flat_h), flat_dz)
+    d_initial = list(d_initial)
+    d_c0 = d_initial[1] if is_lstm else None
+    return d_z_seq, d_kernel, d_initial[0], d_c0
+
+
+def _or_zeros(gradient, like):
+    return ops.zeros_like(like) if gradient is None else gradient
