@@ -10,7 +10,7 @@ toolkit / built-in.
 
     python benchmarks/rnn_throughput.py                 # the README table
     python benchmarks/rnn_throughput.py --units 64 --rounds 3   # quick look
-    python benchmarks/rnn_throughput.py --jit-compile   # both under XLA
+    python benchmarks/rnn_throughput.py --jit-compile false true  # and XLA
 
 This is a benchmark, not a test: numbers depend on the machine and its load.
 """
@@ -56,34 +56,34 @@ def time_steps(model, x, y, steps):
 
 
 def measure(cell, units, args):
+    """Median throughput of every (layer, jit_compile) variant, measured in
+    interleaved rounds in this process."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(
         (args.batch, args.timesteps, args.features)
     ).astype("float32")
     y = rng.standard_normal((args.batch, units)).astype("float32")
     builtin_class, toolkit_class = LAYERS[cell]
-    models = {
-        "builtin": build_model(
-            builtin_class, units, args.batch, args.timesteps, args.features,
-            args.jit_compile,
-        ),
-        "toolkit": build_model(
-            toolkit_class, units, args.batch, args.timesteps, args.features,
-            args.jit_compile,
-        ),
-    }
+    models = {}
+    for jit_compile in args.jit_compile:
+        for name, layer_class in (
+            ("builtin", builtin_class), ("toolkit", toolkit_class)
+        ):
+            models[(name, jit_compile)] = build_model(
+                layer_class, units, args.batch, args.timesteps,
+                args.features, jit_compile,
+            )
     for model in models.values():
         time_steps(model, x, y, args.warmup)
-    seconds = {name: [] for name in models}
+    seconds = {key: [] for key in models}
     for _ in range(args.rounds):
-        for name, model in models.items():
-            seconds[name].append(time_steps(model, x, y, args.steps))
+        for key, model in models.items():
+            seconds[key].append(time_steps(model, x, y, args.steps))
     samples = args.batch * args.timesteps
-    throughput = {
-        name: samples / statistics.median(values)
-        for name, values in seconds.items()
+    return {
+        key: samples / statistics.median(values)
+        for key, values in seconds.items()
     }
-    return throughput
 
 
 def main(argv=None):
@@ -99,32 +99,38 @@ def main(argv=None):
                         help="train steps per timed round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--jit-compile", action="store_true",
-                        help="compile both models with XLA")
+    parser.add_argument("--jit-compile", nargs="+", default=["false"],
+                        choices=["false", "true"],
+                        help="XLA settings to measure (each for both layers)")
     args = parser.parse_args(argv)
+    args.jit_compile = [value == "true" for value in args.jit_compile]
 
     print(
         f"keras {keras.__version__}, backend {keras.backend.backend()}, "
         f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, jit_compile={args.jit_compile}"
+        f"{os.cpu_count()} CPUs"
     )
     print(
         f"batch {args.batch}, timesteps {args.timesteps}, features "
         f"{args.features}; median of {args.rounds} rounds x {args.steps} "
         "train steps"
     )
-    header = "| cell | units | built-in (steps x samples/s) | toolkit | ratio |"
-    print(header)
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| cell | units | jit_compile | built-in (steps x samples/s) | "
+        "toolkit | ratio |"
+    )
+    print("|---|---:|---|---:|---:|---:|")
     for cell in args.cells:
         for units in args.units:
             result = measure(cell, units, args)
-            ratio = result["toolkit"] / result["builtin"]
-            print(
-                f"| {cell} | {units} | {result['builtin']:,.0f} | "
-                f"{result['toolkit']:,.0f} | {ratio:.2f}x |",
-                flush=True,
-            )
+            for jit_compile in args.jit_compile:
+                builtin = result[("builtin", jit_compile)]
+                ours = result[("toolkit", jit_compile)]
+                print(
+                    f"| {cell} | {units} | {jit_compile} | {builtin:,.0f} | "
+                    f"{ours:,.0f} | {ours / builtin:.2f}x |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -36,54 +36,16 @@ def fused_recurrence_supported(cell, unroll: bool) -> bool:
     return True
 
 
-STEPS_PER_ITERATION = 4
-
-
 def _loop(step, inputs, states):
-    """Keras's backend loop over time-major `inputs`, all outputs kept.
-
-    When the number of timesteps is static, each loop iteration runs several
-    steps (the largest of 4, 2, 1 that divides it): the per-iteration cost of
-    the loop machinery, which dominates small layers, is paid once per group.
-    """
-    timesteps = inputs[0].shape[0]
-    group = 1
-    if timesteps is not None:
-        group = next(
-            k for k in (STEPS_PER_ITERATION, 2, 1)
-            if k <= STEPS_PER_ITERATION and timesteps % k == 0
-        )
-    if group == 1:
-        return backend_rnn(
-            step, inputs, list(states), time_major=True,
-            input_length=timesteps, return_all_outputs=True,
-        )
-
-    def grouped_step(group_inputs, group_states):
-        group_states = list(group_states)
-        outputs = []
-        for k in range(group):
-            output, group_states = step([x[k] for x in group_inputs],
-                                        group_states)
-            outputs.append(output)
-        stacked = [
-            ops.stack([output[n] for output in outputs])
-            for n in range(len(outputs[0]))
-        ]
-        return tuple(stacked), list(group_states)
-
-    grouped = [
-        ops.reshape(x, (timesteps // group, group) + tuple(x.shape[1:]))
-        for x in inputs
-    ]
-    last, outputs, final = backend_rnn(
-        grouped_step, grouped, list(states), time_major=True,
-        input_length=timesteps // group, return_all_outputs=True,
+    """Keras's backend loop over time-major `inputs`; all outputs kept."""
+    return backend_rnn(
+        step,
+        inputs,
+        list(states),
+        time_major=True,
+        input_length=inputs[0].shape[0],
+        return_all_outputs=True,
     )
-    outputs = [
-        ops.reshape(x, (timesteps,) + tuple(x.shape[2:])) for x in outputs
-    ]
-    return last, outputs, final
 
 
 def fused_recurrence(
@@ -162,8 +124,8 @@ def fused_recurrence(
                 upstream = tuple(upstream[0])  # JAX: one cotangent tuple.
             d_outputs, d_final = upstream[0], list(upstream[1:])
             d_p, d_kernel, d_h0, d_c0 = _backward(
-                d_outputs, d_final, saved, p_seq, kernel, h_init, c_init,
-                rec_mask, m_seq, is_lstm, units, zero_output_for_mask,
+                d_outputs, d_final, saved, kernel, h_init, c_init, rec_mask,
+                m_seq, is_lstm, units, zero_output_for_mask,
             )
             grads = [d_p, d_kernel, d_h0]
             if is_lstm:
@@ -182,17 +144,15 @@ def fused_recurrence(
     return last_output, outputs, list(final_states)
 
 
-def _split_gates(gates):
-    return ops.split(gates, 4, axis=-1)
-
-
 def _forward(p_seq, kernel, h_init, c_init, rec_mask, m_seq, is_lstm, units,
              zero_output_for_mask):
     """Forward loop.
 
-    Returns outputs `(T, B, u)`, the per-step tensors the backward pass
-    needs (`[h_states]` or `[gates, h_states, c_states]`, where gates are
-    i, f, g, o after their nonlinearities) and the final states.
+    Besides outputs `(T, B, u)` and the final states, returns what the
+    backward pass needs: the h state after each step and, per step, the
+    local derivative factors (see `_backward`), computed here because the
+    loop is bound by the latency of its sequential chain and these
+    products, which nothing in the chain waits for, ride along for free.
     """
     with_mask = m_seq is not None
 
@@ -202,22 +162,41 @@ def _forward(p_seq, kernel, h_init, c_init, rec_mask, m_seq, is_lstm, units,
         h_in = h_tm1 * rec_mask if rec_mask is not None else h_tm1
         z = inputs[0] + ops.matmul(h_in, kernel)
         if is_lstm:
-            z_i, z_f, z_g, z_o = _split_gates(z)
+            c_tm1 = states[1]
+            z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
             i = ops.sigmoid(z_i)
             f = ops.sigmoid(z_f)
             g = ops.tanh(z_g)
             o = ops.sigmoid(z_o)
-            c = f * states[1] + i * g
-            h = o * ops.tanh(c)
-            gates = [ops.concatenate([i, f, g, o], axis=-1)]
+            c = f * c_tm1 + i * g
+            tanh_c = ops.tanh(c)
+            h = o * tanh_c
+            a = o * (1.0 - tanh_c * tanh_c)
+            b = ops.concatenate(
+                [
+                    g * i * (1.0 - i),
+                    c_tm1 * f * (1.0 - f),
+                    i * (1.0 - g * g),
+                    tanh_c * o * (1.0 - o),
+                ],
+                axis=-1,
+            )
             new_states = [h, c]
         else:
             h = ops.tanh(z)
-            gates = []
+            b = 1.0 - h * h
             new_states = [h]
         if not with_mask:
-            return (h, *gates, *new_states[1:]), new_states
-        keep = inputs[1] > 0
+            factors = [a, f, b] if is_lstm else [b]
+            return (h, *factors), new_states
+        m_t = inputs[1]
+        keep = m_t > 0
+        # On a masked step nothing reaches z and the carried state passes
+        # its gradient straight through.
+        b = b * m_t
+        factors = [a * m_t, ops.where(keep, f, ops.ones_like(f)), b] if (
+            is_lstm
+        ) else [b]
         new_states = [
             ops.where(keep, new, old) for new, old in zip(new_states, states)
         ]
@@ -226,7 +205,7 @@ def _forward(p_seq, kernel, h_init, c_init, rec_mask, m_seq, is_lstm, units,
             keep, h, ops.zeros_like(h) if zero_output_for_mask else out_prev
         )
         # The previous output rides along as a last, extra state.
-        return (out, *gates, *new_states), new_states + [out]
+        return (out, new_states[0], *factors), new_states + [out]
 
     inputs = [p_seq] + ([m_seq] if with_mask else [])
     states = [h_init] + ([c_init] if is_lstm else [])
@@ -237,10 +216,8 @@ def _forward(p_seq, kernel, h_init, c_init, rec_mask, m_seq, is_lstm, units,
     outputs = step_outputs[0]
     if with_mask:
         saved = step_outputs[1:]
-    elif is_lstm:
-        saved = [step_outputs[1], outputs, step_outputs[2]]
     else:
-        saved = [outputs]
+        saved = [outputs] + step_outputs[1:]
     final = list(final)[: 2 if is_lstm else 1]
     return outputs, saved, final
 
@@ -251,13 +228,13 @@ def _shift_in(initial, sequence):
     return ops.concatenate([ops.expand_dims(initial, 0), sequence[:-1]], 0)
 
 
-def _backward(d_outputs, d_final, saved, p_seq, kernel, h_init, c_init,
-              rec_mask, m_seq, is_lstm, units, zero_output_for_mask):
+def _backward(d_outputs, d_final, saved, kernel, h_init, c_init, rec_mask,
+              m_seq, is_lstm, units, zero_output_for_mask):
     """Backward loop; returns the gradients of p_seq, kernel, h_0, c_0.
 
-    Every factor that does not depend on the incoming gradient is computed
-    for all timesteps at once before the loop, with masked steps folded in
-    as 0/1 factors, so the loop does one matmul and a few products:
+    With the factors saved by `_forward` (A = o (1 - tanh(c)^2), F = f,
+    B = the derivatives of i, f, g, o times what each multiplies, all zero on
+    masked steps, where F is 1) the loop does one matmul and a few products:
 
         d_h_new = d_h + d_out_t
         d_c     = d_c + d_h_new * A_t               (LSTM)
@@ -269,34 +246,7 @@ def _backward(d_outputs, d_final, saved, p_seq, kernel, h_init, c_init,
     """
     with_mask = m_seq is not None
     keep_output = with_mask and not zero_output_for_mask
-    if is_lstm:
-        gates_seq, h_seq, c_seq = saved
-        c_prev_seq = _shift_in(c_init, c_seq)
-        i, f, g, o = _split_gates(gates_seq)
-        tanh_c = ops.tanh(c_seq)
-        a_seq = o * (1.0 - tanh_c * tanh_c)
-        b_seq = ops.concatenate(
-            [
-                g * i * (1.0 - i),
-                c_prev_seq * f * (1.0 - f),
-                i * (1.0 - g * g),
-                tanh_c * o * (1.0 - o),
-            ],
-            axis=-1,
-        )
-        f_seq = f
-    else:
-        h_seq = saved[0]
-        b_seq = 1.0 - h_seq * h_seq
-    h_prev_seq = _shift_in(h_init, h_seq)
-    if with_mask:
-        # On a masked step nothing reaches z and the carried state passes
-        # its gradient straight through.
-        b_seq = b_seq * m_seq
-        skip_seq = 1.0 - m_seq
-        if is_lstm:
-            a_seq = a_seq * m_seq
-            f_seq = f_seq * m_seq + skip_seq
+    h_seq, *factors = saved
     kernel_t = ops.transpose(kernel)
 
     def step(inputs, states):
@@ -328,10 +278,9 @@ def _backward(d_outputs, d_final, saved, p_seq, kernel, h_init, c_init,
 
     if d_outputs is None:
         d_outputs = ops.zeros_like(h_seq)
-    inputs = [d_outputs]
-    inputs += [a_seq, f_seq, b_seq] if is_lstm else [b_seq]
+    inputs = [d_outputs, *factors]
     if with_mask:
-        inputs.append(skip_seq)
+        inputs.append(1.0 - m_seq)
     inputs = [ops.flip(x, 0) for x in inputs]
     states = [_or_zeros(d_final[0], h_init)]
     if is_lstm:
@@ -341,6 +290,7 @@ def _backward(d_outputs, d_final, saved, p_seq, kernel, h_init, c_init,
     _, (d_z_reversed,), d_initial = _loop(step, inputs, states)
     d_z_seq = ops.flip(d_z_reversed, 0)
 
+    h_prev_seq = _shift_in(h_init, h_seq)
     h_in_seq = h_prev_seq * rec_mask if rec_mask is not None else h_prev_seq
     flat_h = ops.reshape(h_in_seq, (-1, units))
     flat_dz = ops.reshape(d_z_seq, (-1, ops.shape(d_z_seq)[-1]))
