@@ -198,7 +198,10 @@ def _forward(p_seq, kernel, h_init, c_init, rec_mask, m_seq, is_lstm, units,
             is_lstm
         ) else [b]
         new_states = [
-            ops.where(keep, new, old) for new, old in zip(new_states, states)
+            ops.where(keep, new, old)
+            for new, old in zip(
+                new_states, states[: len(new_states)], strict=True
+            )
         ]
         out_prev = states[-1]
         out = ops.where(
