@@ -59,19 +59,24 @@ def measure(cell, units, args):
     """Median throughput of every (layer, jit_compile) variant, measured in
     interleaved rounds in this process."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal(
-        (args.batch, args.timesteps, args.features)
-    ).astype("float32")
+    x = rng.standard_normal((args.batch, args.timesteps, args.features)).astype(
+        "float32"
+    )
     y = rng.standard_normal((args.batch, units)).astype("float32")
     builtin_class, toolkit_class = LAYERS[cell]
     models = {}
     for jit_compile in args.jit_compile:
         for name, layer_class in (
-            ("builtin", builtin_class), ("toolkit", toolkit_class)
+            ("builtin", builtin_class),
+            ("toolkit", toolkit_class),
         ):
             models[(name, jit_compile)] = build_model(
-                layer_class, units, args.batch, args.timesteps,
-                args.features, jit_compile,
+                layer_class,
+                units,
+                args.batch,
+                args.timesteps,
+                args.features,
+                jit_compile,
             )
     for model in models.values():
         time_steps(model, x, y, args.warmup)
@@ -88,20 +93,28 @@ def measure(cell, units, args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cells", nargs="+", default=["lstm", "vanilla"],
-                        choices=sorted(LAYERS))
-    parser.add_argument("--units", nargs="+", type=int,
-                        default=[64, 256, 512])
+    parser.add_argument(
+        "--cells",
+        nargs="+",
+        default=["lstm", "vanilla"],
+        choices=sorted(LAYERS),
+    )
+    parser.add_argument("--units", nargs="+", type=int, default=[64, 256, 512])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--timesteps", type=int, default=128)
     parser.add_argument("--features", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=5,
-                        help="train steps per timed round")
+    parser.add_argument(
+        "--steps", type=int, default=5, help="train steps per timed round"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--jit-compile", nargs="+", default=["false"],
-                        choices=["false", "true"],
-                        help="XLA settings to measure (each for both layers)")
+    parser.add_argument(
+        "--jit-compile",
+        nargs="+",
+        default=["false"],
+        choices=["false", "true"],
+        help="XLA settings to measure (each for both layers)",
+    )
     args = parser.parse_args(argv)
     args.jit_compile = [value == "true" for value in args.jit_compile]
 

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from reference import rnn_reference
 
 import toolkit
-from reference import rnn_reference
 
 PAIRS = {
     "lstm": (keras.layers.LSTM, toolkit.LSTM),
@@ -107,7 +107,9 @@ def make_call_kwargs(cell, spec, rng, batch, timesteps):
     return call_kwargs
 
 
-@pytest.mark.parametrize("direction", ["builtin_to_toolkit", "toolkit_to_builtin"])
+@pytest.mark.parametrize(
+    "direction", ["builtin_to_toolkit", "toolkit_to_builtin"]
+)
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("cell", sorted(PAIRS))
 def test_matches_builtin_outputs_and_gradients(cell, case, direction, rng):
@@ -192,19 +194,23 @@ def test_matches_numpy_reference(cell, go_backwards, rng):
         rng.standard_normal((batch, UNITS)).astype("float32")
         for _ in range(count)
     ]
-    layer = PAIRS[cell][1](
-        UNITS,
-        return_sequences=True,
-        return_state=True,
-        go_backwards=go_backwards,
-        bias_initializer="random_normal",
-        unit_forget_bias=False,
-    ) if cell == "lstm" else PAIRS[cell][1](
-        UNITS,
-        return_sequences=True,
-        return_state=True,
-        go_backwards=go_backwards,
-        bias_initializer="random_normal",
+    layer = (
+        PAIRS[cell][1](
+            UNITS,
+            return_sequences=True,
+            return_state=True,
+            go_backwards=go_backwards,
+            bias_initializer="random_normal",
+            unit_forget_bias=False,
+        )
+        if cell == "lstm"
+        else PAIRS[cell][1](
+            UNITS,
+            return_sequences=True,
+            return_state=True,
+            go_backwards=go_backwards,
+            bias_initializer="random_normal",
+        )
     )
     outputs, *states = layer(x, initial_state=initial_state, mask=mask)
     kernel, recurrent_kernel, bias = layer.get_weights()
@@ -260,7 +266,9 @@ def test_gradients_match_central_finite_differences(cell, variant, rng):
         layer.cell.new_dropout_mask = lambda like, rate: rec_mask
         layer.cell.recurrent_dropout = 0.5
         call_kwargs["training"] = True
-    weights = np.random.default_rng(3).standard_normal((batch, timesteps, units))
+    weights = np.random.default_rng(3).standard_normal(
+        (batch, timesteps, units)
+    )
     x_var = tf.Variable(x)
     h0 = tf.Variable(rng.standard_normal((batch, units)))
     states = [h0]
@@ -347,7 +355,10 @@ def test_dropout_matches_reference_with_the_layers_masks(cell, rng):
     the layer drew, applied at every timestep."""
     x = rng.standard_normal((3, 7, 5)).astype("float32")
     layer = PAIRS[cell][1](
-        UNITS, dropout=0.3, recurrent_dropout=0.4, return_sequences=True,
+        UNITS,
+        dropout=0.3,
+        recurrent_dropout=0.4,
+        return_sequences=True,
         seed=3,
     )
     layer(x)
@@ -364,17 +375,20 @@ def test_dropout_matches_reference_with_the_layers_masks(cell, rng):
     dp_mask, rec_dp_mask = drawn
     kernel, recurrent_kernel, bias = layer.get_weights()
     expected, _ = rnn_reference(
-        x, kernel, recurrent_kernel, bias, cell=cell,
-        dp_mask=dp_mask, rec_dp_mask=rec_dp_mask,
+        x,
+        kernel,
+        recurrent_kernel,
+        bias,
+        cell=cell,
+        dp_mask=dp_mask,
+        rec_dp_mask=rec_dp_mask,
     )
     np.testing.assert_allclose(out, expected, atol=ATOL)
     assert (dp_mask == 0).any() and (rec_dp_mask == 0).any()
 
 
 @pytest.mark.parametrize("cell", sorted(PAIRS))
-def test_works_in_sequential_functional_subclassed_and_bidirectional(
-    cell, rng
-):
+def test_works_in_sequential_functional_subclassed_and_bidirectional(cell, rng):
     layer_class = PAIRS[cell][1]
     x = rng.standard_normal((2, 6, 3)).astype("float32")
 
@@ -401,7 +415,9 @@ def test_works_in_sequential_functional_subclassed_and_bidirectional(
     builtin_bi = keras.layers.Bidirectional(
         PAIRS[cell][0](UNITS, return_sequences=True)
     )
-    ours_bi = keras.layers.Bidirectional(layer_class(UNITS, return_sequences=True))
+    ours_bi = keras.layers.Bidirectional(
+        layer_class(UNITS, return_sequences=True)
+    )
     mask = right_padded_mask(2, 6, [6, 3])
     builtin_bi(x, mask=mask)
     ours_bi(x, mask=mask)

@@ -503,9 +503,11 @@ class DeepRNN(keras.layers.Layer):
         return [units] * num_layers
 
     def _output_width(self, units):
-        return units * 2 if self.bidirectional and (
-            self.merge_mode == "concat"
-        ) else units
+        return (
+            units * 2
+            if self.bidirectional and (self.merge_mode == "concat")
+            else units
+        )
 
     def build(self, input_shape):
         _checks.check_sequence_shape(self.name, input_shape)
@@ -525,10 +527,13 @@ class DeepRNN(keras.layers.Layer):
         if self.residual and not any(self._residual_flags):
             widths = [self._output_width(u) for u in self.units]
             raise ValueError(
-                "Received `residual=True`, but no layer after the first has "
-                "input and output of equal width and returns sequences "
-                f"(layer widths {widths}). Use equal widths, e.g. "
-                "units=[128, 128], or residual=False."
+                "Received `residual=True`, but no layer can take a residual "
+                "connection: one joins the input and output of a layer after "
+                "the first when they have equal width and the layer returns "
+                f"sequences (layer widths {widths}, return_sequences="
+                f"{self.return_sequences}, so the top layer returns one "
+                "vector). Use equal widths with at least 3 layers or "
+                "return_sequences=True, or residual=False."
             )
 
     def call(self, inputs, mask=None, training=None):

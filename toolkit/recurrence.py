@@ -19,6 +19,7 @@ time-major. Masked timesteps carry the previous state and output exactly as
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 from keras.src.backend import rnn as backend_rnn
 
@@ -36,16 +37,50 @@ def fused_recurrence_supported(cell, unroll: bool) -> bool:
     return True
 
 
-def _loop(step, inputs, states):
-    """Keras's backend loop over time-major `inputs`; all outputs kept."""
-    return backend_rnn(
-        step,
-        inputs,
+def _loop(step, inputs, states, reverse=False):
+    """Keras's backend loop over time-major `inputs`; all outputs kept.
+
+    `inputs` is a list of `(T, B, n_k)` tensors. They are packed into one
+    tensor for the loop (the backend loop reads the number of timesteps from
+    a single input when it is not static) and unpacked for `step`. With
+    `reverse`, the loop runs from the last timestep to the first and its
+    outputs are returned in that same order.
+    """
+    widths = [x.shape[-1] for x in inputs]
+    packed = inputs[0] if len(inputs) == 1 else ops.concatenate(inputs, -1)
+    if reverse:
+        packed = ops.flip(packed, 0)
+    split_points = list(np.cumsum(widths)[:-1])
+
+    def packed_step(packed_t, states):
+        parts = (
+            ops.split(packed_t, split_points, axis=-1)
+            if split_points
+            else [packed_t]
+        )
+        return step(parts, states)
+
+    timesteps = packed.shape[0]
+    if timesteps is not None:
+        return backend_rnn(
+            packed_step,
+            packed,
+            list(states),
+            time_major=True,
+            input_length=timesteps,
+            return_all_outputs=True,
+        )
+    # With an unknown number of timesteps the backend loop only counts them
+    # correctly in batch-major layout.
+    last, outputs, final = backend_rnn(
+        packed_step,
+        ops.transpose(packed, (1, 0, 2)),
         list(states),
-        time_major=True,
-        input_length=inputs[0].shape[0],
+        time_major=False,
         return_all_outputs=True,
     )
+    outputs = [ops.transpose(x, (1, 0, 2)) for x in outputs]
+    return last, outputs, final
 
 
 def fused_recurrence(
@@ -115,8 +150,15 @@ def fused_recurrence(
         rec_mask = rest.pop(0) if rec_dp_mask is not None else None
         m_seq = rest.pop(0) if time_mask is not None else None
         outputs, saved, final = _forward(
-            p_seq, kernel, h_init, c_init, rec_mask, m_seq,
-            is_lstm, units, zero_output_for_mask,
+            p_seq,
+            kernel,
+            h_init,
+            c_init,
+            rec_mask,
+            m_seq,
+            is_lstm,
+            units,
+            zero_output_for_mask,
         )
 
         def grad(*upstream):
@@ -124,8 +166,17 @@ def fused_recurrence(
                 upstream = tuple(upstream[0])  # JAX: one cotangent tuple.
             d_outputs, d_final = upstream[0], list(upstream[1:])
             d_p, d_kernel, d_h0, d_c0 = _backward(
-                d_outputs, d_final, saved, kernel, h_init, c_init, rec_mask,
-                m_seq, is_lstm, units, zero_output_for_mask,
+                d_outputs,
+                d_final,
+                saved,
+                kernel,
+                h_init,
+                c_init,
+                rec_mask,
+                m_seq,
+                is_lstm,
+                units,
+                zero_output_for_mask,
             )
             grads = [d_p, d_kernel, d_h0]
             if is_lstm:
@@ -144,8 +195,17 @@ def fused_recurrence(
     return last_output, outputs, list(final_states)
 
 
-def _forward(p_seq, kernel, h_init, c_init, rec_mask, m_seq, is_lstm, units,
-             zero_output_for_mask):
+def _forward(
+    p_seq,
+    kernel,
+    h_init,
+    c_init,
+    rec_mask,
+    m_seq,
+    is_lstm,
+    units,
+    zero_output_for_mask,
+):
     """Forward loop.
 
     Besides outputs `(T, B, u)` and the final states, returns what the
@@ -194,9 +254,11 @@ def _forward(p_seq, kernel, h_init, c_init, rec_mask, m_seq, is_lstm, units,
         # On a masked step nothing reaches z and the carried state passes
         # its gradient straight through.
         b = b * m_t
-        factors = [a * m_t, ops.where(keep, f, ops.ones_like(f)), b] if (
-            is_lstm
-        ) else [b]
+        factors = (
+            [a * m_t, ops.where(keep, f, ops.ones_like(f)), b]
+            if (is_lstm)
+            else [b]
+        )
         new_states = [
             ops.where(keep, new, old)
             for new, old in zip(
@@ -231,8 +293,19 @@ def _shift_in(initial, sequence):
     return ops.concatenate([ops.expand_dims(initial, 0), sequence[:-1]], 0)
 
 
-def _backward(d_outputs, d_final, saved, kernel, h_init, c_init, rec_mask,
-              m_seq, is_lstm, units, zero_output_for_mask):
+def _backward(
+    d_outputs,
+    d_final,
+    saved,
+    kernel,
+    h_init,
+    c_init,
+    rec_mask,
+    m_seq,
+    is_lstm,
+    units,
+    zero_output_for_mask,
+):
     """Backward loop; returns the gradients of p_seq, kernel, h_0, c_0.
 
     With the factors saved by `_forward` (A = o (1 - tanh(c)^2), F = f,
@@ -284,13 +357,12 @@ def _backward(d_outputs, d_final, saved, kernel, h_init, c_init, rec_mask,
     inputs = [d_outputs, *factors]
     if with_mask:
         inputs.append(1.0 - m_seq)
-    inputs = [ops.flip(x, 0) for x in inputs]
     states = [_or_zeros(d_final[0], h_init)]
     if is_lstm:
         states.append(_or_zeros(d_final[1], c_init))
     if keep_output:
         states.append(ops.zeros_like(h_init))
-    _, (d_z_reversed,), d_initial = _loop(step, inputs, states)
+    _, (d_z_reversed,), d_initial = _loop(step, inputs, states, reverse=True)
     d_z_seq = ops.flip(d_z_reversed, 0)
 
     h_prev_seq = _shift_in(h_init, h_seq)
