@@ -162,21 +162,23 @@ class _DenseRecurrentCell(DropoutMaskMixin, keras.layers.Layer):
         else:
             self.bias = None
 
-    def project_inputs(self, inputs, dp_mask=None):
+    def project_inputs(self, inputs, dp_mask=None, time_major=False):
         """Input projection `x W_x + b`.
 
         Args:
-            inputs: `(batch, features)` for one step or
-                `(batch, timesteps, features)` for a whole sequence.
+            inputs: `(batch, features)` for one step, or a whole sequence:
+                `(batch, timesteps, features)`, or
+                `(timesteps, batch, features)` with `time_major=True`.
             dp_mask: optional `(batch, features)` dropout mask, the same for
                 every timestep.
+            time_major: layout of a 3D `inputs`.
 
         Returns:
             `(..., gate_count * units)`.
         """
         if dp_mask is not None:
             if len(inputs.shape) == 3:
-                dp_mask = ops.expand_dims(dp_mask, 1)
+                dp_mask = ops.expand_dims(dp_mask, 0 if time_major else 1)
             inputs = inputs * dp_mask
         projected = ops.matmul(inputs, self.kernel)
         if self.bias is not None:

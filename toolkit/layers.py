@@ -101,9 +101,13 @@ class _ProjectedRNN(keras.layers.RNN):
             rec_dp_mask = cell.new_dropout_mask(
                 initial_state[0], cell.recurrent_dropout
             )
-        projected = cell.project_inputs(sequences, dp_mask)
         if fused_recurrence_supported(cell, self.unroll):
-            return fused_recurrence(
+            # Time-major before projecting: the inputs are usually narrower
+            # than the gate_count * units projection, so this moves less.
+            projected = cell.project_inputs(
+                ops.transpose(sequences, (1, 0, 2)), dp_mask, time_major=True
+            )
+            last_output, outputs, states = fused_recurrence(
                 cell,
                 projected,
                 initial_state,
@@ -112,6 +116,11 @@ class _ProjectedRNN(keras.layers.RNN):
                 go_backwards=self.go_backwards,
                 zero_output_for_mask=self.zero_output_for_mask,
             )
+            if self.return_sequences:
+                outputs = ops.transpose(outputs, (1, 0, 2))
+            return last_output, outputs, states
+
+        projected = cell.project_inputs(sequences, dp_mask)
 
         def step(projected_t, states):
             return cell.recurrent_step(projected_t, list(states), rec_dp_mask)

@@ -40,38 +40,33 @@ def fused_recurrence_supported(cell, unroll: bool) -> bool:
 def _loop(step, inputs, states, reverse=False):
     """Keras's backend loop over time-major `inputs`; all outputs kept.
 
-    `inputs` is a list of `(T, B, n_k)` tensors. They are packed into one
-    tensor for the loop (the backend loop reads the number of timesteps from
-    a single input when it is not static) and unpacked for `step`. With
-    `reverse`, the loop runs from the last timestep to the first and its
-    outputs are returned in that same order.
+    `inputs` is a list of `(T, B, n_k)` tensors. With `reverse`, the loop
+    runs from the last timestep to the first and returns its outputs in that
+    same order.
     """
-    widths = [x.shape[-1] for x in inputs]
-    packed = inputs[0] if len(inputs) == 1 else ops.concatenate(inputs, -1)
     if reverse:
-        packed = ops.flip(packed, 0)
-    split_points = list(np.cumsum(widths)[:-1])
-
-    def packed_step(packed_t, states):
-        parts = (
-            ops.split(packed_t, split_points, axis=-1)
-            if split_points
-            else [packed_t]
-        )
-        return step(parts, states)
-
-    timesteps = packed.shape[0]
+        inputs = [ops.flip(x, 0) for x in inputs]
+    timesteps = inputs[0].shape[0]
     if timesteps is not None:
         return backend_rnn(
-            packed_step,
-            packed,
+            lambda inputs_t, states: step(list(inputs_t), states),
+            inputs,
             list(states),
             time_major=True,
             input_length=timesteps,
             return_all_outputs=True,
         )
-    # With an unknown number of timesteps the backend loop only counts them
-    # correctly in batch-major layout.
+    # With an unknown number of timesteps the backend loop counts them
+    # correctly only from a single batch-major input: pack, loop, unpack.
+    widths = [x.shape[-1] for x in inputs]
+    split_points = [int(w) for w in np.cumsum(widths)[:-1]]
+    packed = inputs[0] if len(inputs) == 1 else ops.concatenate(inputs, -1)
+
+    def packed_step(packed_t, states):
+        if not split_points:
+            return step([packed_t], states)
+        return step(ops.split(packed_t, split_points, axis=-1), states)
+
     last, outputs, final = backend_rnn(
         packed_step,
         ops.transpose(packed, (1, 0, 2)),
@@ -97,8 +92,8 @@ def fused_recurrence(
     Args:
         cell: a `toolkit.LSTMCell` or `toolkit.VanillaRNNCell` for which
             `fused_recurrence_supported` holds.
-        projected: `(batch, timesteps, gate_count * units)`, the output of
-            `cell.project_inputs` on the whole sequence.
+        projected: `(timesteps, batch, gate_count * units)`, the output of
+            `cell.project_inputs` on the whole time-major sequence.
         initial_state: `[h_0]` or `[h_0, c_0]`, each `(batch, units)`.
         mask: optional boolean `(batch, timesteps)`.
         rec_dp_mask: optional `(batch, units)` recurrent dropout mask.
@@ -109,9 +104,9 @@ def fused_recurrence(
             previous output.
 
     Returns:
-        `(last_output, outputs, final_states)` as `keras.layers.RNN`'s loop
-        returns them: `(batch, units)`, `(batch, timesteps, units)` and a list
-        of `(batch, units)` tensors.
+        `(last_output, outputs, final_states)`: `(batch, units)`, the
+        time-major `(timesteps, batch, units)` outputs and a list of
+        `(batch, units)` tensors.
     """
     is_lstm = cell.gate_count == 4
     units = cell.units
@@ -120,7 +115,6 @@ def fused_recurrence(
     # itself and must not see variable reads inside.
     recurrent_kernel = ops.copy(ops.cast(cell.recurrent_kernel, dtype))
 
-    projected = ops.transpose(projected, (1, 0, 2))
     time_mask = None
     if mask is not None:
         time_mask = ops.cast(
@@ -190,9 +184,7 @@ def fused_recurrence(
         return (outputs, *final), grad
 
     outputs, *final_states = run(*args)
-    last_output = outputs[-1]
-    outputs = ops.transpose(outputs, (1, 0, 2))
-    return last_output, outputs, list(final_states)
+    return outputs[-1], outputs, list(final_states)
 
 
 def _forward(
