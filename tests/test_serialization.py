@@ -107,3 +107,30 @@ def test_saved_model_export_serves_identical_outputs(name, tmp_path, rng):
     for batch, timesteps in ((3, 7), (11, 4)):
         x = rng.standard_normal((batch, timesteps, 5)).astype("float32")
         np.testing.assert_allclose(served.serve(x), model(x), atol=1e-6, rtol=0)
+
+
+def test_saved_model_serves_in_a_process_without_toolkit(tmp_path):
+    model = make_model("lstm")
+    x = np.linspace(-1, 1, 2 * 5 * 5, dtype="float32").reshape(2, 5, 5)
+    np.save(tmp_path / "expected.npy", model(x))
+    model.export(str(tmp_path / "export"), verbose=False)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np, tensorflow as tf
+        served = tf.saved_model.load({str(tmp_path / "export")!r})
+        x = np.linspace(-1, 1, 50, dtype="float32").reshape(2, 5, 5)
+        expected = np.load({str(tmp_path / "expected.npy")!r})
+        np.testing.assert_allclose(served.serve(x), expected, atol=1e-6)
+        assert "toolkit" not in sys.modules
+        print("served")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "served" in result.stdout
