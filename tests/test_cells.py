@@ -4,9 +4,9 @@ protocol, and the UnitForgetBias initializer."""
 import keras
 import numpy as np
 import pytest
-from reference import rnn_reference
 
 import toolkit
+from reference import rnn_reference
 
 CELLS = {
     "lstm": (keras.layers.LSTMCell, toolkit.LSTMCell),

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from reference import rnn_reference
 
 import toolkit
+from reference import rnn_reference
 
 PAIRS = {
     "lstm": (keras.layers.LSTM, toolkit.LSTM),

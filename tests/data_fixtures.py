@@ -1,0 +1,90 @@
+"""Small datasets in the real published formats, written by the tests."""
+
+import io
+import os
+import pathlib
+import tarfile
+import zipfile
+
+# The real datasets (see ../shared/data/SOURCES.md): $TOOLKIT_DATA_DIR, as
+# .ci/run sets it, else the shared folder beside the checkout. Tests that use
+# them skip when they are absent.
+SHARED_DATA = pathlib.Path(
+    os.environ.get("TOOLKIT_DATA_DIR")
+    or pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+
+# (split, label) -> list of (id, rating, text)
+MINI_IMDB = {
+    ("train", "pos"): [
+        (0, 9, "A wonderful film.<br /><br />Loved it."),
+        (1, 7, "Good acting, great plot."),
+        (2, 10, "Best movie ever made, wonderful."),
+        (3, 8, "Enjoyable and moving."),
+    ],
+    ("train", "neg"): [
+        (0, 3, "Terrible.<br />Awful plot."),
+        (1, 1, "Worst film, boring."),
+        (2, 4, "Not good, dull acting."),
+        (3, 2, "Awful, awful, awful."),
+    ],
+    ("train", "unsup"): [
+        (0, 0, "Some unlabelled review."),
+        (1, 0, "Another one, with <br /> a tag."),
+    ],
+    ("test", "pos"): [
+        (0, 10, "Superb zyzzyva performance."),
+        (1, 7, "Pretty good."),
+    ],
+    ("test", "neg"): [
+        (0, 2, "Bad."),
+        (1, 4, "Meh, weak."),
+    ],
+}
+
+
+def write_imdb_tree(root: pathlib.Path, reviews=MINI_IMDB) -> pathlib.Path:
+    """An `aclImdb/` tree under `root` with README and urls files too."""
+    base = root / "aclImdb"
+    for (split, label), items in reviews.items():
+        folder = base / split / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for review_id, rating, text in items:
+            (folder / f"{review_id}_{rating}.txt").write_text(
+                text, encoding="utf-8"
+            )
+    (base / "README").write_text("Large Movie Review Dataset v1.0\n")
+    (base / "imdb.vocab").write_text("the\nand\n")
+    (base / "train" / "urls_pos.txt").write_text("http://example/\n")
+    return base
+
+
+def write_imdb_archive(path: pathlib.Path, reviews=MINI_IMDB) -> pathlib.Path:
+    """An `aclImdb_v1.tar.gz`-style archive of the same tree."""
+    with tarfile.open(path, "w:gz") as archive:
+        for (split, label), items in reviews.items():
+            for review_id, rating, text in items:
+                data = text.encode("utf-8")
+                info = tarfile.TarInfo(
+                    f"aclImdb/{split}/{label}/{review_id}_{rating}.txt"
+                )
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def add_tar_member(path: pathlib.Path, info: tarfile.TarInfo, data=b""):
+    """A gzipped tar with one crafted member (for the safety tests)."""
+    with tarfile.open(path, "w:gz") as archive:
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data) if data else None)
+    return path
+
+
+def write_text8(path: pathlib.Path, text: str, as_zip: bool = False):
+    if as_zip:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("text8", text)
+    else:
+        path.write_text(text, encoding="ascii")
+    return path

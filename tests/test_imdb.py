@@ -1,0 +1,229 @@
+"""IMDB loader and pipelines on mini fixtures in the real formats, plus the
+real archive when the shared data folder is present."""
+
+import tarfile
+
+import numpy as np
+import pytest
+
+from data_fixtures import (
+    MINI_IMDB,
+    SHARED_DATA,
+    write_imdb_archive,
+    write_imdb_tree,
+)
+from toolkit.data import (
+    CorruptDataError,
+    DataNotFoundError,
+    load_imdb,
+    make_vectorizer,
+    text_dataset,
+    token_dataset,
+)
+
+
+@pytest.fixture(params=["tree", "archive", "data_dir"])
+def imdb(request, tmp_path):
+    if request.param == "tree":
+        return load_imdb(
+            write_imdb_tree(tmp_path), validation_split=0.25, strict=False
+        )
+    if request.param == "archive":
+        archive = write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz")
+        return load_imdb(archive, validation_split=0.25, strict=False)
+    write_imdb_archive(tmp_path / "aclImdb_v1.tar.gz")
+    return load_imdb(
+        data_dir=tmp_path, validation_split=0.25, strict=False, download=False
+    )
+
+
+def test_counts_labels_ratings_and_text(imdb):
+    assert imdb.metadata["sizes"] == {
+        "train": 6,
+        "validation": 2,
+        "test": 4,
+        "unsup": 2,
+    }
+    everything = {}
+    for split in (imdb.train, imdb.validation):
+        for text, label, rating, review_id in zip(
+            split.texts, split.labels, split.ratings, split.ids, strict=True
+        ):
+            everything[("pos" if label else "neg", int(review_id))] = (
+                int(rating),
+                text,
+            )
+    expected = {
+        (label, review_id): (rating, text.replace("<br />", " "))
+        for (split, label), items in MINI_IMDB.items()
+        if split == "train" and label != "unsup"
+        for review_id, rating, text in items
+    }
+    assert everything == expected
+    assert imdb.test.labels.tolist() == [0, 0, 1, 1]
+    assert imdb.test.ratings.tolist() == [2, 4, 10, 7]
+    assert imdb.unsup.labels.tolist() == [-1, -1]
+    assert all("<br" not in t for t in imdb.unsup.texts)
+
+
+def test_validation_is_carved_from_train_stratified_and_reproducible(
+    tmp_path,
+):
+    root = write_imdb_tree(tmp_path)
+    first = load_imdb(root, validation_split=0.5, seed=3, strict=False)
+    again = load_imdb(root, validation_split=0.5, seed=3, strict=False)
+    other = load_imdb(root, validation_split=0.5, seed=4, strict=False)
+    assert first.validation.texts == again.validation.texts
+    assert sorted(first.validation.labels.tolist()) == [0, 0, 1, 1]
+    train_keys = set(zip(first.train.labels, first.train.ids, strict=True))
+    validation_keys = set(
+        zip(first.validation.labels, first.validation.ids, strict=True)
+    )
+    assert not train_keys & validation_keys
+    assert len(train_keys | validation_keys) == 8
+    assert not set(first.validation.texts) & set(first.test.texts)
+    seeds_differ = [
+        first.validation.texts != other.validation.texts for other in [other]
+    ]
+    assert any(seeds_differ)
+
+
+def test_strict_mode_requires_the_published_counts(tmp_path):
+    with pytest.raises(CorruptDataError, match="train/pos: 4 files"):
+        load_imdb(write_imdb_tree(tmp_path))
+
+
+def test_unbalanced_split_is_refused(tmp_path):
+    reviews = dict(MINI_IMDB)
+    reviews[("test", "neg")] = MINI_IMDB[("test", "neg")][:1]
+    root = write_imdb_tree(tmp_path, reviews)
+    with pytest.raises(CorruptDataError, match="test has 2 positive and 1"):
+        load_imdb(root, strict=False)
+
+
+def test_rating_outside_label_range_is_refused(tmp_path):
+    reviews = dict(MINI_IMDB)
+    reviews[("train", "pos")] = MINI_IMDB[("train", "pos")][:3] + [
+        (3, 2, "mislabelled")
+    ]
+    with pytest.raises(CorruptDataError, match="3_2.txt has rating 2"):
+        load_imdb(write_imdb_tree(tmp_path, reviews), strict=False)
+
+
+def test_missing_data_names_the_folder_and_url(tmp_path):
+    with pytest.raises(DataNotFoundError) as error:
+        load_imdb(data_dir=tmp_path, download=False)
+    text = str(error.value)
+    assert str(tmp_path) in text and "aclImdb_v1.tar.gz" in text
+    assert "https://ai.stanford.edu/~amaas/data/sentiment/" in text
+    with pytest.raises(DataNotFoundError, match="does not exist"):
+        load_imdb(tmp_path / "nowhere.tar.gz")
+
+
+def test_truncated_archive_is_a_clear_error(tmp_path):
+    archive = write_imdb_archive(tmp_path / "full.tar.gz")
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(archive.read_bytes()[:200])
+    with pytest.raises(CorruptDataError, match="damaged or incomplete"):
+        load_imdb(truncated, strict=False)
+
+
+def test_archive_with_escaping_member_is_refused(tmp_path):
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as archive:
+        archive.addfile(tarfile.TarInfo("../aclImdb/train/pos/9_9.txt"))
+    with pytest.raises(CorruptDataError, match="outside the target"):
+        load_imdb(evil, strict=False)
+
+
+def test_unknown_source_and_bad_split_fraction(tmp_path):
+    root = write_imdb_tree(tmp_path)
+    with pytest.raises(ValueError, match="`source`.*'kaggle'"):
+        load_imdb(root, source="kaggle")
+    with pytest.raises(ValueError, match="`validation_split`.*1.5"):
+        load_imdb(root, validation_split=1.5, strict=False)
+
+
+def test_tfds_source_without_prepared_data_is_a_clear_error(tmp_path):
+    with pytest.raises(DataNotFoundError, match="imdb_reviews"):
+        load_imdb(source="tfds", data_dir=tmp_path, download=False)
+
+
+def test_text_and_token_pipelines(tmp_path):
+    data = load_imdb(
+        write_imdb_tree(tmp_path), validation_split=0.25, strict=False
+    )
+    texts, labels = next(iter(text_dataset(data.test, batch_size=3)))
+    assert texts.shape == (3,) and labels.shape == (3,)
+    assert texts.dtype.name == "string"
+
+    vectorizer = make_vectorizer(data.train.texts, vocab_size=50)
+    vocabulary = vectorizer.get_vocabulary()
+    assert vocabulary[:2] == ["", "[UNK]"]
+    # Adapted on train only: a word that appears only in test is unknown.
+    assert "zyzzyva" not in vocabulary
+    assert "wonderful" in vocabulary or "awful" in vocabulary
+
+    batches = list(
+        token_dataset(data.test, vectorizer, batch_size=2, max_length=3)
+    )
+    assert [ids.shape[0] for ids, _ in batches] == [2, 2]
+    assert all(ids.shape[1] <= 3 for ids, _ in batches)
+    superb = [
+        ids
+        for ids, labels in batches
+        for ids, label in zip(ids.numpy(), labels.numpy(), strict=True)
+        if label == 1
+    ]
+    assert 1 in superb[0].tolist() or 1 in superb[1].tolist()  # [UNK]
+
+
+def test_token_pipeline_bucketing_groups_by_length(tmp_path):
+    data = load_imdb(
+        write_imdb_tree(tmp_path), validation_split=0.25, strict=False
+    )
+    vectorizer = make_vectorizer(data.train.texts, vocab_size=100)
+    dataset = token_dataset(
+        data.train,
+        vectorizer,
+        batch_size=2,
+        max_length=10,
+        shuffle=True,
+        seed=0,
+        bucket_boundaries=[4],
+    )
+    for ids, _ in dataset:
+        lengths = np.count_nonzero(ids.numpy(), axis=1)
+        assert (lengths < 4).all() or (lengths >= 3).all()
+    total = sum(int(ids.shape[0]) for ids, _ in dataset)
+    assert total == len(data.train)
+
+
+REAL_ARCHIVE = SHARED_DATA / "imdb" / "aclImdb_v1_nofeat.tar.gz"
+
+
+@pytest.mark.skipif(
+    not REAL_ARCHIVE.exists(),
+    reason=f"real IMDB archive not found at {REAL_ARCHIVE}",
+)
+def test_real_archive_loads_with_published_counts():
+    data = load_imdb(REAL_ARCHIVE)
+    assert data.metadata["sizes"] == {
+        "train": 22_500,
+        "validation": 2_500,
+        "test": 25_000,
+        "unsup": 50_000,
+    }
+    assert (data.train.labels == 1).sum() == 11_250
+    assert (data.test.labels == 1).sum() == 12_500
+    texts = {
+        (int(label), int(review_id)): text
+        for split in (data.train, data.validation)
+        for text, label, review_id in zip(
+            split.texts, split.labels, split.ids, strict=True
+        )
+    }
+    assert texts[(0, 0)].startswith("Story of a man who has unnatural")
+    assert texts[(1, 0)].startswith("Bromwell High is a cartoon comedy.")
+    assert not any("<br" in t for t in data.test.texts[:2000])
+    assert set(np.unique(data.test.ratings)) == {1, 2, 3, 4, 7, 8, 9, 10}

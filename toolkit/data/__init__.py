@@ -1,0 +1,47 @@
+"""Dataset loaders and tf.data pipelines.
+
+Loaders read each dataset's own published format from a data directory
+(argument, else `$TOOLKIT_DATA_DIR`, else `~/.cache/toolkit/data`), download
+from the canonical source only when nothing is there, and fail with a message
+that says which file was expected where and how to get it.
+"""
+
+from toolkit.data.char_lm import (
+    CharCorpus,
+    CharVocabulary,
+    tbptt_arrays,
+    tbptt_dataset,
+    window_dataset,
+)
+from toolkit.data.files import (
+    CorruptDataError,
+    DataNotFoundError,
+    resolve_data_dir,
+    safe_extract,
+)
+from toolkit.data.imdb import ImdbData, TextSplit, load_imdb
+from toolkit.data.pipelines import make_vectorizer, text_dataset, token_dataset
+from toolkit.data.shakespeare import load_shakespeare
+from toolkit.data.text8 import TEXT8_VOCABULARY, load_text8, normalize_text8
+
+__all__ = [
+    "TEXT8_VOCABULARY",
+    "CharCorpus",
+    "CharVocabulary",
+    "CorruptDataError",
+    "DataNotFoundError",
+    "ImdbData",
+    "TextSplit",
+    "load_imdb",
+    "load_shakespeare",
+    "load_text8",
+    "make_vectorizer",
+    "normalize_text8",
+    "resolve_data_dir",
+    "safe_extract",
+    "tbptt_arrays",
+    "tbptt_dataset",
+    "text_dataset",
+    "token_dataset",
+    "window_dataset",
+]

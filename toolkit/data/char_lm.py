@@ -1,0 +1,183 @@
+"""Character corpora, their vocabularies and language-model pipelines.
+
+Two ways to batch a character stream for training:
+
+* `tbptt_dataset`: for truncated backpropagation through time with stateful
+  layers. The stream is cut into `batch_size` contiguous rows; batch k holds
+  characters `[k*L, (k+1)*L)` of every row, so row b of batch k+1 continues
+  row b of batch k and a stateful model carries its state correctly.
+* `window_dataset`: shuffled, independent windows for stateless training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+
+import numpy as np
+import tensorflow as tf
+
+from toolkit import _checks
+
+
+@dataclasses.dataclass(frozen=True)
+class CharVocabulary:
+    """A fixed, ordered character set; id i is `chars[i]`."""
+
+    chars: tuple[str, ...]
+
+    def __post_init__(self):
+        if len(set(self.chars)) != len(self.chars) or not self.chars:
+            raise ValueError(
+                "A character vocabulary needs distinct characters, got "
+                f"{self.chars!r}."
+            )
+        object.__setattr__(
+            self, "_index", {c: i for i, c in enumerate(self.chars)}
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> CharVocabulary:
+        """The sorted set of characters in `text`."""
+        return cls(tuple(sorted(set(text))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """`(len(text),)` int32 ids; unknown characters are an error that
+        lists them."""
+        try:
+            return np.fromiter(
+                (self._index[c] for c in text),
+                dtype=np.int32,
+                count=len(text),
+            )
+        except KeyError:
+            unknown = sorted(set(text) - set(self.chars))
+            raise ValueError(
+                f"Text has {len(unknown)} character(s) outside the "
+                f"{len(self)}-character vocabulary: {unknown[:20]!r}. Map "
+                "or remove them first (for text8-style corpora, "
+                "toolkit.data.normalize_text8 does)."
+            ) from None
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+    def to_json(self) -> str:
+        return json.dumps({"chars": list(self.chars)})
+
+    @classmethod
+    def from_json(cls, payload: str) -> CharVocabulary:
+        return cls(tuple(json.loads(payload)["chars"]))
+
+
+@dataclasses.dataclass
+class CharCorpus:
+    """Character-level splits with their vocabulary and provenance.
+
+    Attributes:
+        name: e.g. `"text8"`, `"tinyshakespeare"`.
+        vocabulary: the `CharVocabulary` the ids refer to.
+        splits: `{"train": ids, "validation": ids[, "test": ids]}`, each a
+            `(n,)` int32 array.
+        metadata: source path, split sizes and how they were made.
+    """
+
+    name: str
+    vocabulary: CharVocabulary
+    splits: dict[str, np.ndarray]
+    metadata: dict
+
+
+def split_by_fractions(
+    ids: np.ndarray, fractions: dict[str, float]
+) -> dict[str, np.ndarray]:
+    """Consecutive splits of `ids` in the order and proportions given; each
+    boundary is `int(fraction_so_far * n)`, as nanoGPT's
+    `data[: int(n * 0.9)]`."""
+    total = len(ids)
+    bounds = np.cumsum([0] + [fractions[name] for name in fractions])
+    # The small offset keeps float error in the cumulative sum (0.9 + 0.05
+    # is 0.95 - 1e-16) from losing a character at the boundary.
+    edges = [int(b * total + 1e-6) for b in bounds]
+    edges[-1] = total
+    return {
+        name: ids[edges[i] : edges[i + 1]] for i, name in enumerate(fractions)
+    }
+
+
+def tbptt_arrays(
+    ids: np.ndarray, batch_size: int, sequence_length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`(inputs, targets)`, each `(num_batches, batch_size, sequence_length)`:
+    batch k, row b is characters `[k*L, (k+1)*L)` of stream b, and targets
+    are the inputs shifted by one character. The tail that does not fill a
+    whole batch is dropped."""
+    batch_size = _checks.check_positive_int("batch_size", batch_size)
+    sequence_length = _checks.check_positive_int(
+        "sequence_length", sequence_length
+    )
+    ids = np.asarray(ids)
+    row_length = (len(ids) - 1) // batch_size
+    num_batches = row_length // sequence_length
+    if num_batches == 0:
+        raise ValueError(
+            f"A split of {len(ids):,} characters is too short for "
+            f"batch_size={batch_size} x sequence_length={sequence_length} "
+            "(it needs at least batch_size * sequence_length + 1)."
+        )
+    used = num_batches * sequence_length
+
+    def rows(stream):
+        grid = stream[: batch_size * row_length].reshape(batch_size, -1)
+        grid = grid[:, :used].reshape(batch_size, num_batches, sequence_length)
+        return grid.transpose(1, 0, 2)
+
+    return rows(ids[:-1]), rows(ids[1:])
+
+
+def tbptt_dataset(
+    ids: np.ndarray, batch_size: int, sequence_length: int
+) -> tf.data.Dataset:
+    """Consecutive TBPTT batches of `(inputs, targets)`, each
+    `(batch_size, sequence_length)` int32, in stream order (never shuffle
+    it)."""
+    inputs, targets = tbptt_arrays(ids, batch_size, sequence_length)
+    return tf.data.Dataset.from_tensor_slices((inputs, targets)).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def window_dataset(
+    ids: np.ndarray,
+    batch_size: int,
+    sequence_length: int,
+    shuffle: bool = True,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """Batches of non-overlapping windows `(inputs, targets)`, each
+    `(batch_size, sequence_length)` int32, reshuffled every epoch."""
+    batch_size = _checks.check_positive_int("batch_size", batch_size)
+    sequence_length = _checks.check_positive_int(
+        "sequence_length", sequence_length
+    )
+    ids = np.asarray(ids, dtype=np.int32)
+    count = (len(ids) - 1) // sequence_length
+    if count == 0:
+        raise ValueError(
+            f"A split of {len(ids):,} characters is too short for "
+            f"sequence_length={sequence_length}."
+        )
+    inputs = ids[: count * sequence_length].reshape(count, sequence_length)
+    targets = ids[1 : count * sequence_length + 1].reshape(
+        count, sequence_length
+    )
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
+    if shuffle:
+        dataset = dataset.shuffle(
+            count, seed=seed, reshuffle_each_iteration=True
+        )
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
