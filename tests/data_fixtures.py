@@ -88,3 +88,36 @@ def write_text8(path: pathlib.Path, text: str, as_zip: bool = False):
     else:
         path.write_text(text, encoding="ascii")
     return path
+
+
+POSITIVE_WORDS = ["great", "wonderful", "superb", "loved", "moving", "best"]
+NEGATIVE_WORDS = ["awful", "boring", "worst", "dull", "terrible", "waste"]
+FILLER_WORDS = ["the", "film", "plot", "actor", "scene", "story", "and", "a"]
+
+
+def synthetic_imdb(train_per_class=48, test_per_class=24, seed=0):
+    """Reviews in MINI_IMDB's structure whose label follows from their
+    words, so a model can learn them in a few steps."""
+    import random
+
+    rng = random.Random(seed)
+
+    def review(words):
+        body = [rng.choice(FILLER_WORDS) for _ in range(rng.randint(4, 20))]
+        for _ in range(rng.randint(1, 3)):
+            body.insert(rng.randrange(len(body) + 1), rng.choice(words))
+        return " ".join(body).capitalize() + ".<br /><br />The end."
+
+    reviews = {}
+    for split, count in (("train", train_per_class), ("test", test_per_class)):
+        reviews[(split, "pos")] = [
+            (i, rng.randint(7, 10), review(POSITIVE_WORDS))
+            for i in range(count)
+        ]
+        reviews[(split, "neg")] = [
+            (i, rng.randint(1, 4), review(NEGATIVE_WORDS)) for i in range(count)
+        ]
+    reviews[("train", "unsup")] = [
+        (i, 0, review(FILLER_WORDS)) for i in range(6)
+    ]
+    return reviews

@@ -19,6 +19,7 @@ from toolkit.data import (
     make_vectorizer,
     text_dataset,
     token_dataset,
+    tokenize,
 )
 
 
@@ -164,39 +165,44 @@ def test_text_and_token_pipelines(tmp_path):
     assert "zyzzyva" not in vocabulary
     assert "wonderful" in vocabulary or "awful" in vocabulary
 
-    batches = list(
-        token_dataset(data.test, vectorizer, batch_size=2, max_length=3)
-    )
-    assert [ids.shape[0] for ids, _ in batches] == [2, 2]
-    assert all(ids.shape[1] <= 3 for ids, _ in batches)
-    superb = [
-        ids
-        for ids, labels in batches
-        for ids, label in zip(ids.numpy(), labels.numpy(), strict=True)
-        if label == 1
-    ]
-    assert 1 in superb[0].tolist() or 1 in superb[1].tolist()  # [UNK]
+    tokens = tokenize(data.test.texts + [""], vectorizer, max_length=3)
+    assert tokens.shape[0] == 5
+    assert tokens.row_lengths().numpy().tolist() == [1, 2, 3, 2, 1]
+    assert tokens[4].numpy().tolist() == [0]  # empty text: one padding id
+    batches = list(token_dataset(tokens[:4], data.test.labels, batch_size=2))
+    assert [tuple(ids.shape) for ids, _ in batches] == [(2, 2), (2, 3)]
+    superb = tokens[2].numpy().tolist()  # "Superb zyzzyva performance."
+    assert superb[1] == 1  # zyzzyva is out of vocabulary
 
 
-def test_token_pipeline_bucketing_groups_by_length(tmp_path):
+def test_token_pipeline_bucketing_and_seeded_order(tmp_path):
     data = load_imdb(
         write_imdb_tree(tmp_path), validation_split=0.25, strict=False
     )
     vectorizer = make_vectorizer(data.train.texts, vocab_size=100)
-    dataset = token_dataset(
-        data.train,
-        vectorizer,
-        batch_size=2,
-        max_length=10,
-        shuffle=True,
-        seed=0,
-        bucket_boundaries=[4],
+    tokens = tokenize(data.train.texts, vectorizer, max_length=10)
+
+    def batches(seed):
+        dataset = token_dataset(
+            tokens,
+            data.train.labels,
+            batch_size=2,
+            shuffle=True,
+            seed=seed,
+            bucket_boundaries=[4],
+        )
+        return [(ids.numpy(), y.numpy()) for ids, y in dataset]
+
+    first = batches(seed=5)
+    for ids, _ in first:
+        lengths = np.count_nonzero(ids, axis=1)
+        assert (lengths < 4).all() or (lengths >= 4).all()
+    assert sum(len(y) for _, y in first) == len(data.train)
+    # The order depends on the seed alone: a rebuilt dataset repeats it.
+    again = batches(seed=5)
+    assert all(
+        np.array_equal(a[0], b[0]) for a, b in zip(first, again, strict=True)
     )
-    for ids, _ in dataset:
-        lengths = np.count_nonzero(ids.numpy(), axis=1)
-        assert (lengths < 4).all() or (lengths >= 3).all()
-    total = sum(int(ids.shape[0]) for ids, _ in dataset)
-    assert total == len(data.train)
 
 
 REAL_ARCHIVE = SHARED_DATA / "imdb" / "aclImdb_v1_nofeat.tar.gz"

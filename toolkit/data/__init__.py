@@ -20,7 +20,12 @@ from toolkit.data.files import (
     safe_extract,
 )
 from toolkit.data.imdb import ImdbData, TextSplit, load_imdb
-from toolkit.data.pipelines import make_vectorizer, text_dataset, token_dataset
+from toolkit.data.pipelines import (
+    make_vectorizer,
+    text_dataset,
+    token_dataset,
+    tokenize,
+)
 from toolkit.data.shakespeare import load_shakespeare
 from toolkit.data.text8 import TEXT8_VOCABULARY, load_text8, normalize_text8
 
@@ -43,5 +48,6 @@ __all__ = [
     "tbptt_dataset",
     "text_dataset",
     "token_dataset",
+    "tokenize",
     "window_dataset",
 ]

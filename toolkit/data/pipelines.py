@@ -73,44 +73,66 @@ def make_vectorizer(
     return vectorizer
 
 
-def token_dataset(
-    split: TextSplit,
+def tokenize(
+    texts: Sequence[str],
     vectorizer: keras.layers.TextVectorization,
-    batch_size: int,
     max_length: int,
+    batch_size: int = 1024,
+) -> tf.RaggedTensor:
+    """Token ids of every text, each cut to its first `max_length` tokens,
+    as a `(len(texts), None)` int64 ragged tensor. A text with no tokens
+    gets one padding id (0), so every row has a timestep."""
+    max_length = _checks.check_positive_int("max_length", max_length)
+    rows = []
+    texts = list(texts)
+    for start in range(0, len(texts), batch_size):
+        ids = vectorizer(tf.constant(texts[start : start + batch_size]))
+        ids = ids[:, :max_length]
+        # Id 0 only pads, at the end of a row. The extra zero column lets an
+        # empty row keep one padding step.
+        lengths = tf.maximum(tf.math.count_nonzero(ids, axis=1), 1)
+        ids = tf.concat([ids, tf.zeros_like(ids[:, :1])], axis=1)
+        rows.append(tf.RaggedTensor.from_tensor(ids, lengths=lengths))
+    return tf.concat(rows, axis=0)
+
+
+def _dense_row(ids, label):
+    # Slices of a ragged matrix arrive as 1-D ragged rows; batching wants
+    # plain tensors.
+    if isinstance(ids, tf.RaggedTensor):
+        ids = ids.to_tensor()
+    return ids, label
+
+
+def token_dataset(
+    tokens: tf.RaggedTensor,
+    labels,
+    batch_size: int,
     shuffle: bool = False,
     seed: int | None = None,
     bucket_boundaries: Sequence[int] | None = None,
-    cache: bool = True,
 ) -> tf.data.Dataset:
-    """Batches of `(token ids (batch, length) int64, label (batch,))`.
+    """Batches of `(token ids (batch, length) int64, label (batch,))` from
+    `tokenize`'s output.
 
-    Texts are tokenized once (in parallel) and cached; each keeps its own
-    length, truncated to `max_length`. Batches are zero-padded to their
-    longest member, or, with `bucket_boundaries` (e.g. `[64, 128, 256]`),
-    built from texts of similar length so that little padding is computed.
+    Batches are zero-padded to their longest member, or, with
+    `bucket_boundaries` (e.g. `[64, 128, 256]`), built from texts of similar
+    length so that little padding is computed. With `shuffle`, the order is
+    a function of `seed` alone: build one dataset per epoch with
+    `seed + epoch` for an order that a resumed run reproduces.
     """
     batch_size = _checks.check_positive_int("batch_size", batch_size)
-    max_length = _checks.check_positive_int("max_length", max_length)
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (np.array(split.texts, dtype=object), split.labels)
-    )
-
-    def tokenize(text, label):
-        ids = vectorizer(text)[:max_length]
-        # An empty review would give an empty sequence; keep one padding id
-        # so every element has a timestep.
-        ids = tf.cond(
-            tf.size(ids) > 0, lambda: ids, lambda: tf.zeros([1], ids.dtype)
+    labels = np.asarray(labels)
+    if tokens.shape[0] != len(labels):
+        raise ValueError(
+            f"Got {tokens.shape[0]} token rows but {len(labels)} labels."
         )
-        return ids, label
-
-    dataset = dataset.map(tokenize, num_parallel_calls=AUTOTUNE)
-    if cache:
-        dataset = dataset.cache()
+    dataset = tf.data.Dataset.from_tensor_slices((tokens, labels)).map(
+        _dense_row, num_parallel_calls=AUTOTUNE
+    )
     if shuffle:
         dataset = dataset.shuffle(
-            len(split), seed=seed, reshuffle_each_iteration=True
+            len(labels), seed=seed, reshuffle_each_iteration=False
         )
     if bucket_boundaries:
         boundaries = sorted(int(b) for b in bucket_boundaries)

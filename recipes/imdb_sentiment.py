@@ -1,0 +1,237 @@
+"""IMDB sentiment with a deep LSTM: train, evaluate, compare, export.
+
+    python recipes/imdb_sentiment.py --data-dir=../shared/data
+    python recipes/imdb_sentiment.py --preset=smoke --data-dir=../shared/data
+    python recipes/imdb_sentiment.py --cell=vanilla --run-dir=runs/vanilla
+    python recipes/imdb_sentiment.py --help
+
+Writes to `--run-dir`: config.json, vocabulary.txt, checkpoints/,
+history.csv, logs/ (TensorBoard), metrics.json, training_curves.png,
+confusion_matrix.png, saved_model/ (raw text in, probability out) and
+model.keras. Run the same command again after an interruption to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import platform
+import sys
+import time
+
+if __package__ in (None, ""):  # `python recipes/imdb_sentiment.py`
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from recipes.configs.imdb_sentiment import PRESETS, ImdbConfig  # noqa: E402
+from toolkit import config as config_lib  # noqa: E402
+
+
+def prepare_run_dir(config: ImdbConfig) -> pathlib.Path:
+    """Create the run folder, or check that it was made by this config."""
+    run_dir = pathlib.Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.json"
+    if path.exists():
+        saved = config_lib.from_json(ImdbConfig, path.read_text())
+        if saved != config:
+            changed = {
+                key: (getattr(saved, key), getattr(config, key))
+                for key in config.__dataclass_fields__
+                if getattr(saved, key) != getattr(config, key)
+                and key != "verbose"
+            }
+            if changed:
+                details = ", ".join(
+                    f"{k}: {old!r} -> {new!r}"
+                    for k, (old, new) in changed.items()
+                )
+                raise config_lib.ConfigError(
+                    f"{run_dir} holds a run made with a different config "
+                    f"({details}). Use another --run-dir, or the same "
+                    "options to resume it."
+                )
+    path.write_text(config_lib.to_json(config))
+    return run_dir
+
+
+def train_and_evaluate(config: ImdbConfig) -> dict:
+    """The whole recipe; returns what it writes to metrics.json."""
+    import keras
+    import numpy as np
+
+    from toolkit import data, evaluation, export, models, plots, training
+
+    start = time.perf_counter()
+    run_dir = prepare_run_dir(config)
+    training.set_seed(config.seed)
+    log = print if config.verbose else (lambda *a, **k: None)
+
+    imdb = data.load_imdb(
+        config.dataset,
+        config.data_dir,
+        config.validation_split,
+        seed=config.seed,
+        strict=config.strict_data,
+    )
+    log(f"Loaded {imdb.metadata['sizes']} from {imdb.source}")
+    vectorizer = data.make_vectorizer(imdb.train.texts, config.vocab_size)
+    vocabulary = vectorizer.get_vocabulary()
+    (run_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n")
+    tokens = {
+        name: data.tokenize(
+            imdb.split(name).texts, vectorizer, config.max_length
+        )
+        for name in ("train", "validation", "test")
+    }
+
+    def batches(name, shuffle=False, seed=None, batch_size=None):
+        return data.token_dataset(
+            tokens[name],
+            imdb.split(name).labels,
+            batch_size or config.batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            bucket_boundaries=config.bucket_boundaries,
+        )
+
+    model = models.build_text_classifier(
+        vocab_size=len(vocabulary),
+        embedding_dim=config.embedding_dim,
+        cell=config.cell,
+        units=[config.units] * config.layers,
+        bidirectional=config.bidirectional,
+        residual=config.residual,
+        dropout=config.dropout,
+        recurrent_dropout=config.recurrent_dropout,
+        embedding_dropout=config.embedding_dropout,
+        pooling=config.pooling,
+        head_dropout=config.head_dropout,
+        seed=config.seed,
+    )
+    model.compile(
+        optimizer=training.make_optimizer(
+            config.optimizer, config.learning_rate, config.clipnorm
+        ),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=config.jit_compile,
+    )
+    model(np.zeros((1, 1), dtype="int64"))  # build, so a resume can load
+    log(f"Model: {model.count_params():,} parameters")
+
+    state = training.train_with_resume(
+        model,
+        lambda epoch: batches("train", shuffle=True, seed=config.seed + epoch),
+        batches("validation", batch_size=256),
+        run_dir,
+        epochs=config.epochs,
+        patience=config.patience,
+        verbose=config.verbose,
+    )
+    train_seconds = time.perf_counter() - start
+
+    # The test set is touched once, here, after training is over.
+    labels, probabilities = [], []
+    for ids, batch_labels in batches("test", batch_size=256):
+        probabilities.append(model.predict_on_batch(ids).reshape(-1))
+        labels.append(batch_labels.numpy())
+    test = evaluation.binary_report(
+        np.concatenate(labels), np.concatenate(probabilities)
+    )
+    results = {
+        "test": test,
+        "best_epoch": state.best_epoch + 1,
+        "best_val_loss": state.best_value,
+        "epochs_run": state.epochs_done,
+        "stop_reason": state.stop_reason,
+        "data": imdb.metadata,
+        "parameters": int(model.count_params()),
+    }
+    if config.baseline:
+        results["baseline"] = evaluation.tfidf_bigram_baseline(
+            imdb.train.texts,
+            imdb.train.labels,
+            imdb.test.texts,
+            imdb.test.labels,
+        )
+    history = training.read_history(run_dir)
+    plots.training_curves(
+        history,
+        run_dir / "training_curves.png",
+        title=f"IMDB, {config.layers}-layer {config.cell}",
+    )
+    plots.confusion_matrix(
+        test["confusion_matrix"],
+        run_dir / "confusion_matrix.png",
+        title=f"test accuracy {test['accuracy']:.2%}",
+    )
+    if config.export:
+        export.export_text_classifier(
+            model, vectorizer, run_dir / "saved_model", config.max_length
+        )
+        model.save(run_dir / "model.keras")
+    results["seconds"] = {
+        "train_and_load": train_seconds,
+        "total": time.perf_counter() - start,
+    }
+    results["hardware"] = {
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpus": os.cpu_count(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def summary(results: dict) -> str:
+    test = results["test"]
+    lines = [
+        f"Test accuracy {test['accuracy']:.4f}, ROC AUC {test['roc_auc']:.4f},"
+        f" F1 {test['f1']:.4f} on {test['examples']:,} reviews "
+        f"(best epoch {results['best_epoch']} of {results['epochs_run']}; "
+        f"{results['seconds']['total']:.0f} s).",
+    ]
+    if "baseline" in results:
+        base = results["baseline"]
+        lines.append(
+            f"TF-IDF bigram baseline on the same split: accuracy "
+            f"{base['accuracy']:.4f}, ROC AUC {base['roc_auc']:.4f} "
+            f"({base['seconds']:.0f} s)."
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "-h" in argv or "--help" in argv:
+        print(__doc__)
+        print("Options (--key=value; --preset=" + "|".join(PRESETS) + "):")
+        print(config_lib.describe(ImdbConfig))
+        return 0
+    try:
+        preset, config = config_lib.parse_config(PRESETS, argv)
+    except config_lib.ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if config.verbose:
+        print(f"Preset {preset!r}; run folder {config.run_dir}")
+    from toolkit.data import CorruptDataError, DataNotFoundError
+    from toolkit.training import NonFiniteLossError
+
+    try:
+        results = train_and_evaluate(config)
+    except config_lib.ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (DataNotFoundError, CorruptDataError, NonFiniteLossError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Score reviews with an exported sentiment model (TensorFlow only).
+
+    python recipes/predict.py runs/imdb_sentiment/saved_model "A gem." "Dull."
+    python recipes/predict.py runs/imdb_sentiment/saved_model --file reviews.txt
+    echo "Loved it" | python recipes/predict.py runs/imdb/saved_model -
+
+Prints one line per text: the positive-class probability, the label at 0.5,
+and the start of the text. `--file` reads one review per line; `-` reads
+standard input. `--json` prints a JSON list instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def load_texts(args) -> list[str]:
+    texts = list(args.texts)
+    if args.file:
+        path = pathlib.Path(args.file)
+        if not path.is_file():
+            raise SystemExit(f"error: --file {path} does not exist.")
+        texts += path.read_text(encoding="utf-8").splitlines()
+    if texts == ["-"]:
+        texts = sys.stdin.read().splitlines()
+    if not texts:
+        raise SystemExit("error: give texts, --file FILE, or - for stdin.")
+    return texts
+
+
+def score(model_dir: str, texts: list[str], batch_size: int = 256):
+    import tensorflow as tf
+
+    if not (pathlib.Path(model_dir) / "saved_model.pb").exists():
+        raise SystemExit(
+            f"error: {model_dir} is not a SavedModel folder (no "
+            "saved_model.pb); pass the run's saved_model/ folder."
+        )
+    served = tf.saved_model.load(model_dir)
+    scores = []
+    for start in range(0, len(texts), batch_size):
+        batch = tf.constant(texts[start : start + batch_size])
+        scores.extend(float(p) for p in served.serve(batch).numpy())
+    return scores
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    parser.add_argument("model_dir", help="the run's saved_model/ folder")
+    parser.add_argument("texts", nargs="*", help="texts to score, or -")
+    parser.add_argument("--file", help="a file with one text per line")
+    parser.add_argument("--json", action="store_true", help="JSON output")
+    args = parser.parse_args(argv)
+    texts = load_texts(args)
+    scores = score(args.model_dir, texts)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {"text": t, "probability": p}
+                    for t, p in zip(texts, scores, strict=True)
+                ]
+            )
+        )
+        return 0
+    for text, probability in zip(texts, scores, strict=True):
+        label = "positive" if probability >= 0.5 else "negative"
+        preview = text if len(text) <= 60 else text[:57] + "..."
+        print(f"{probability:.4f}  {label:8}  {preview}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""The IMDB recipe end to end on a generated aclImdb archive: run folder,
+serving without toolkit, prediction CLI, resume, and config errors."""
+
+import functools
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from data_fixtures import synthetic_imdb, write_imdb_archive
+from recipes import imdb_sentiment
+from toolkit import training
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("imdb")
+    return write_imdb_archive(folder / "aclImdb_v1.tar.gz", synthetic_imdb())
+
+
+def smoke_args(archive, run_dir, *extra):
+    return [
+        "--preset=smoke",
+        f"--dataset={archive}",
+        "--strict-data=false",
+        "--validation-split=0.25",
+        f"--run-dir={run_dir}",
+        "--verbose=0",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(archive, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run") / "smoke"
+    assert imdb_sentiment.main(smoke_args(archive, run_dir)) == 0
+    return run_dir
+
+
+def test_smoke_run_writes_the_whole_run_folder(smoke_run):
+    for name in (
+        "config.json",
+        "vocabulary.txt",
+        "history.csv",
+        "metrics.json",
+        "train_state.json",
+        "training_curves.png",
+        "confusion_matrix.png",
+        "model.keras",
+        "checkpoints/best.weights.h5",
+        "checkpoints/epoch_001.seeds.npy",
+        "checkpoints/epoch_001.weights.h5",
+        "saved_model/saved_model.pb",
+    ):
+        assert (smoke_run / name).exists(), name
+    assert any((smoke_run / "logs").rglob("events.out.tfevents.*"))
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    for key in ("accuracy", "roc_auc", "precision", "recall", "f1"):
+        assert 0.0 <= metrics["test"][key] <= 1.0
+    assert metrics["test"]["examples"] == 48
+    assert np.sum(metrics["test"]["confusion_matrix"]) == 48
+    assert metrics["baseline"]["examples"] == 48
+    assert metrics["data"]["sizes"]["train"] == 72
+    config = json.loads((smoke_run / "config.json").read_text())
+    assert config["units"] == 16 and config["cell"] == "lstm"
+    model = keras.saving.load_model(smoke_run / "model.keras")
+    assert model.output_shape == (None, 1)
+
+
+def test_saved_model_serves_raw_text_without_toolkit(smoke_run):
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np, tensorflow as tf
+        served = tf.saved_model.load({str(smoke_run / "saved_model")!r})
+        texts = ["", "Great film! 😀🎬", "x" * 50_000, "awful dull waste",
+                 "Ünïcödé ½ 中文"]
+        scores = served.serve(tf.constant(texts)).numpy()
+        assert scores.shape == (5,), scores.shape
+        batch = served.serve(tf.constant(["a great film"] * 1000)).numpy()
+        assert batch.shape == (1000,)
+        for values in (scores, batch):
+            assert np.all(np.isfinite(values))
+            assert np.all((values >= 0) & (values <= 1))
+        assert "toolkit" not in sys.modules
+        print("ok", scores.tolist())
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("ok")
+
+
+def test_saved_model_cli_lists_the_serving_signature(smoke_run):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tensorflow.python.tools.saved_model_cli",
+            "show",
+            "--dir",
+            str(smoke_run / "saved_model"),
+            "--all",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "signature_def['serve']" in result.stdout
+    assert "DT_STRING" in result.stdout and "DT_FLOAT" in result.stdout
+
+
+def test_predict_cli_scores_texts_and_files(smoke_run, tmp_path):
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("a great superb film\nawful boring waste\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "recipes" / "predict.py"),
+            str(smoke_run / "saved_model"),
+            "loved it",
+            "--file",
+            str(reviews),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    scored = json.loads(result.stdout)
+    assert [s["text"] for s in scored] == [
+        "loved it",
+        "a great superb film",
+        "awful boring waste",
+    ]
+    assert all(0.0 <= s["probability"] <= 1.0 for s in scored)
+    missing = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "recipes" / "predict.py"),
+            str(tmp_path),
+            "text",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missing.returncode != 0
+    assert "not a SavedModel folder" in missing.stderr
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stands in for a killed process: raises in the middle of an epoch."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == self.batch:
+            raise KeyboardInterrupt("simulated kill")
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(
+    archive, tmp_path, monkeypatch
+):
+    extra = ["--epochs=3", "--baseline=false", "--export=false", "--patience=5"]
+    straight = tmp_path / "straight"
+    assert imdb_sentiment.main(smoke_args(archive, straight, *extra)) == 0
+
+    resumed = tmp_path / "resumed"
+    original = training.train_with_resume
+    monkeypatch.setattr(
+        training,
+        "train_with_resume",
+        functools.partial(original, callbacks=[Interrupt(epoch=1, batch=1)]),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        imdb_sentiment.main(smoke_args(archive, resumed, *extra))
+    state = json.loads((resumed / "train_state.json").read_text())
+    assert state["epochs_done"] == 1
+    monkeypatch.setattr(training, "train_with_resume", original)
+    assert imdb_sentiment.main(smoke_args(archive, resumed, *extra)) == 0
+
+    first = json.loads((straight / "metrics.json").read_text())
+    second = json.loads((resumed / "metrics.json").read_text())
+    assert second["epochs_run"] == first["epochs_run"] == 3
+    np.testing.assert_allclose(
+        second["test"]["roc_auc"], first["test"]["roc_auc"], atol=1e-6
+    )
+    assert (
+        second["test"]["confusion_matrix"]
+        == (first["test"]["confusion_matrix"])
+    )
+    histories = [training.read_history(run) for run in (straight, resumed)]
+    assert len(histories[1]) == 3
+    for a, b in zip(*histories, strict=True):
+        np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5)
+        np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-5)
+
+
+def test_rerun_with_other_options_in_the_same_folder_is_refused(
+    archive, smoke_run, capsys
+):
+    code = imdb_sentiment.main(smoke_args(archive, smoke_run, "--units=32"))
+    assert code == 2
+    assert "units: 16 -> 32" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--unitz=3", "Unknown option `--unitz`. Did you mean `--units`?"),
+        ("--units=-3", "`--units` must be a positive integer, got -3"),
+        ("--units=abc", "`--units` expects int, got 'abc'"),
+        ("--layers=0", "`--layers` must be between 1 and 8, got 0"),
+        ("--clipnorm=0", "`--clipnorm` must be positive"),
+        ("--clipnorm=-1", "`--clipnorm` must be positive"),
+        ("--dropout=1.5", "`--dropout` must be in [0, 1), got 1.5"),
+        ("--cell=gru", "`--cell` must be one of ['lstm', 'vanilla']"),
+        ("--preset=huge", "Unknown preset 'huge'"),
+    ],
+)
+def test_bad_config_fails_before_any_work(option, message, tmp_path, capsys):
+    run_dir = tmp_path / "never"
+    code = imdb_sentiment.main([option, f"--run-dir={run_dir}"])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not run_dir.exists()
+
+
+def test_help_lists_every_option(capsys):
+    assert imdb_sentiment.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for option in (
+        "--cell",
+        "--layers",
+        "--units",
+        "--bidirectional",
+        "--residual",
+        "--dropout",
+        "--clipnorm",
+        "--optimizer",
+        "--epochs",
+        "--data-dir",
+        "--dataset",
+        "--run-dir",
+    ):
+        assert option in text

@@ -1,0 +1,181 @@
+"""Dataclass configs with presets and type-checked `--key=value` overrides.
+
+A recipe defines one dataclass (a field per setting, with a comment each)
+and a dict of presets. `parse_config` picks a preset with `--preset NAME`
+(default `"default"`) and applies overrides; unknown keys and values of the
+wrong type are errors that name the key, raised before any work starts.
+
+    --units=256   --units 256   --dropout=0.3   --bidirectional
+    --no-bidirectional   --data-dir=/data   --units=128,128 (a tuple)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from collections.abc import Mapping, Sequence
+
+
+class ConfigError(ValueError):
+    """A config key or value is invalid."""
+
+
+def _field_types(config_class) -> dict[str, object]:
+    hints = typing.get_type_hints(config_class)
+    return {f.name: hints[f.name] for f in dataclasses.fields(config_class)}
+
+
+def _convert(key: str, text: str, annotation) -> object:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null", "") and type(None) in args:
+            return None
+        (annotation,) = [a for a in args if a is not type(None)]
+        return _convert(key, text, annotation)
+    if origin is tuple:
+        item_type = args[0]
+        return tuple(
+            _convert(key, item, item_type)
+            for item in text.split(",")
+            if item.strip()
+        )
+    if origin is typing.Literal:
+        if text not in args:
+            raise ConfigError(
+                f"Option `--{key}` must be one of {list(args)}, got {text!r}."
+            )
+        return text
+    if annotation is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ConfigError(
+            f"Option `--{key}` expects true or false, got {text!r}."
+        )
+    if annotation in (int, float, str):
+        try:
+            return annotation(text)
+        except ValueError:
+            raise ConfigError(
+                f"Option `--{key}` expects {annotation.__name__}, got {text!r}."
+            ) from None
+    raise ConfigError(f"Option `--{key}` has unsupported type {annotation}.")
+
+
+def _unknown_key(key: str, known: Sequence[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" Did you mean `--{close[0]}`?" if close else ""
+    return ConfigError(
+        f"Unknown option `--{key}`.{hint} Known options: "
+        + ", ".join(f"--{k}" for k in sorted(known))
+        + "."
+    )
+
+
+def parse_overrides(config, argv: Sequence[str]):
+    """Return `config` with the `--key=value` overrides in `argv` applied."""
+    types_by_key = _field_types(type(config))
+    known = [k.replace("_", "-") for k in types_by_key]
+    updates = {}
+    args = list(argv)
+    while args:
+        token = args.pop(0)
+        if not token.startswith("--"):
+            raise ConfigError(
+                f"Unexpected argument {token!r}: options look like "
+                "`--key=value`."
+            )
+        key, has_value, value = token[2:].partition("=")
+        field = key.replace("-", "_")
+        if not has_value and field not in types_by_key:
+            negated = field.removeprefix("no_")
+            if field.startswith("no_") and types_by_key.get(negated) is bool:
+                updates[negated] = False
+                continue
+        if field not in types_by_key:
+            raise _unknown_key(key, known)
+        annotation = types_by_key[field]
+        if not has_value:
+            if annotation is bool:
+                updates[field] = True
+                continue
+            if not args or args[0].startswith("--"):
+                raise ConfigError(f"Option `--{key}` needs a value.")
+            value = args.pop(0)
+        updates[field] = _convert(key, value, annotation)
+    return dataclasses.replace(config, **updates)
+
+
+def parse_config(
+    presets: Mapping[str, object], argv: Sequence[str]
+) -> tuple[str, object]:
+    """`(preset_name, config)` from `--preset NAME` (default `"default"`)
+    and overrides, validated with the config's `validate()`."""
+    args = list(argv)
+    name = "default"
+    for index, token in enumerate(args):
+        if token == "--preset" or token.startswith("--preset="):
+            if "=" in token:
+                name = token.split("=", 1)[1]
+                del args[index]
+            else:
+                if index + 1 >= len(args):
+                    raise ConfigError("Option `--preset` needs a value.")
+                name = args[index + 1]
+                del args[index : index + 2]
+            break
+    if name not in presets:
+        raise ConfigError(
+            f"Unknown preset {name!r}; choose one of {sorted(presets)}."
+        )
+    config = parse_overrides(presets[name], args)
+    validate = getattr(config, "validate", None)
+    if validate is not None:
+        validate()
+    return name, config
+
+
+def describe(config_class) -> str:
+    """One line per option with its type and default, for `--help`."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config_class)}
+    lines = []
+    for key, annotation in _field_types(config_class).items():
+        name = getattr(annotation, "__name__", str(annotation))
+        lines.append(
+            f"  --{key.replace('_', '-')}  ({name}, default {defaults[key]!r})"
+        )
+    return "\n".join(lines)
+
+
+def to_json(config) -> str:
+    return json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True)
+
+
+def from_json(config_class, text: str):
+    values = json.loads(text)
+    types_by_key = _field_types(config_class)
+    unknown = sorted(set(values) - set(types_by_key))
+    if unknown:
+        raise ConfigError(
+            f"Saved config has keys {unknown} that {config_class.__name__} "
+            "does not know; it was written by another version."
+        )
+    for key, annotation in types_by_key.items():
+        if typing.get_origin(annotation) is tuple and key in values:
+            values[key] = tuple(values[key])
+    return config_class(**values)
+
+
+def require(condition: bool, key: str, expectation: str, value) -> None:
+    """Raise `ConfigError` naming `--key` unless `condition` holds."""
+    if not condition:
+        raise ConfigError(
+            f"Option `--{key.replace('_', '-')}` must be {expectation}, got "
+            f"{value!r}."
+        )

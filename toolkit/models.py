@@ -1,0 +1,148 @@
+"""Model builders: an embedding, a `DeepRNN` stack, a readout and a head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import ops
+
+from toolkit import _checks
+from toolkit.layers import DeepRNN
+
+POOLINGS = ("last", "mean", "max", "mean_max")
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class MaskedGlobalPooling1D(keras.layers.Layer):
+    """Mean or max over the unmasked timesteps.
+
+    Unlike `keras.layers.GlobalAveragePooling1D`, a sequence with no unmasked
+    step (an empty text) gives zeros rather than NaN.
+
+    Args:
+        mode: `"mean"` or `"max"`.
+
+    Call arguments:
+        inputs: `(batch, timesteps, features)`.
+        mask: optional boolean `(batch, timesteps)`.
+
+    Returns:
+        `(batch, features)`.
+    """
+
+    def __init__(self, mode: str = "mean", **kwargs):
+        if mode not in ("mean", "max"):
+            raise ValueError(
+                "Received an invalid value for argument `mode`, expected "
+                f"'mean' or 'max', got {mode!r}."
+            )
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
+        keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        any_step = ops.any(keep, axis=1)
+        if self.mode == "mean":
+            weights = ops.cast(keep, inputs.dtype)
+            total = ops.sum(inputs * weights, axis=1)
+            count = ops.maximum(ops.sum(weights, axis=1), 1.0)
+            return total / count
+        lowest = ops.full_like(inputs, float("-inf"))
+        pooled = ops.max(ops.where(keep, inputs, lowest), axis=1)
+        return ops.where(any_step, pooled, ops.zeros_like(pooled))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def build_text_classifier(
+    vocab_size: int,
+    embedding_dim: int = 128,
+    cell: str = "lstm",
+    units: Sequence[int] = (128, 128),
+    bidirectional: bool = True,
+    residual: bool = False,
+    dropout: float = 0.2,
+    recurrent_dropout: float = 0.0,
+    embedding_dropout: float = 0.0,
+    pooling: str = "mean_max",
+    head_dropout: float = 0.3,
+    seed: int | None = None,
+) -> keras.Model:
+    """A binary text classifier over token ids.
+
+    `Input (batch, timesteps) int -> Embedding (mask_zero) -> [Dropout of
+    whole embedding vectors] -> DeepRNN -> pooling -> Dropout -> Dense(1,
+    sigmoid)`. Id 0 is padding and is masked everywhere.
+
+    Args:
+        vocab_size: number of token ids, padding and OOV included.
+        embedding_dim: embedding width.
+        cell, units, bidirectional, residual, dropout: the `DeepRNN` stack
+            (`dropout` is applied between its layers).
+        recurrent_dropout: per-sequence dropout on h_{t-1} in every layer.
+        embedding_dropout: fraction of embedding vectors (timesteps) zeroed.
+        pooling: `"last"` (final state), `"mean"` or `"max"` over unmasked
+            timesteps, or `"mean_max"` (both, concatenated).
+        head_dropout: dropout before the output layer.
+        seed: seeds every dropout layer.
+
+    Returns:
+        A `keras.Model` mapping `(batch, timesteps)` int ids to `(batch, 1)`
+        positive-class probabilities.
+    """
+    vocab_size = _checks.check_positive_int("vocab_size", vocab_size)
+    embedding_dim = _checks.check_positive_int("embedding_dim", embedding_dim)
+    embedding_dropout = _checks.check_rate(
+        "embedding_dropout", embedding_dropout
+    )
+    head_dropout = _checks.check_rate("head_dropout", head_dropout)
+    if pooling not in POOLINGS:
+        raise ValueError(
+            "Received an invalid value for argument `pooling`, expected one "
+            f"of {POOLINGS}, got {pooling!r}."
+        )
+    tokens = keras.Input((None,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(
+        vocab_size, embedding_dim, mask_zero=True, name="embedding"
+    )(tokens)
+    if embedding_dropout:
+        x = keras.layers.SpatialDropout1D(
+            embedding_dropout, seed=seed, name="embedding_dropout"
+        )(x)
+    x = DeepRNN(
+        list(units),
+        cell=cell,
+        dropout=dropout,
+        residual=residual,
+        bidirectional=bidirectional,
+        return_sequences=pooling != "last",
+        seed=seed,
+        layer_kwargs={"recurrent_dropout": recurrent_dropout},
+        name="deep_rnn",
+    )(x)
+    if pooling in ("mean", "max"):
+        x = MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(x)
+    elif pooling == "mean_max":
+        x = keras.layers.Concatenate(name="mean_max_pool")(
+            [
+                MaskedGlobalPooling1D("mean", name="mean_pool")(x),
+                MaskedGlobalPooling1D("max", name="max_pool")(x),
+            ]
+        )
+    if head_dropout:
+        x = keras.layers.Dropout(head_dropout, seed=seed, name="head_dropout")(
+            x
+        )
+    probability = keras.layers.Dense(1, activation="sigmoid", name="output")(x)
+    return keras.Model(tokens, probability, name="text_classifier")

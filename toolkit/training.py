@@ -1,0 +1,265 @@
+"""Training: seeding, a clipped optimizer, and an epoch loop that resumes.
+
+`train_with_resume` runs `model.fit` one epoch at a time. After every epoch
+it writes the weights (with the optimizer state), the dropout seed
+generators' states and then a small state file, each atomically. A killed
+run, started again with the same command, reloads them and redoes the
+interrupted epoch with the same data order (the training data is built per
+epoch from a seed and the epoch number), so it ends where an uninterrupted
+run would. Early stopping and the best checkpoint are part of that state.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import pathlib
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and the backend (`keras.utils.set_random_seed`)."""
+    keras.utils.set_random_seed(seed)
+
+
+def make_optimizer(
+    name: str, learning_rate, clipnorm: float
+) -> keras.optimizers.Optimizer:
+    """An optimizer that always clips the global gradient norm.
+
+    Args:
+        name: `"adam"`, `"adamw"`, `"sgd"` or `"rmsprop"`.
+        learning_rate: a float or a `keras.optimizers.schedules` schedule.
+        clipnorm: largest allowed gradient norm; must be positive.
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(
+            "Received an invalid value for argument `optimizer`, expected "
+            f"one of {sorted(OPTIMIZERS)}, got {name!r}."
+        )
+    if not clipnorm or clipnorm <= 0:
+        raise ValueError(
+            "Received an invalid value for argument `clipnorm`, expected a "
+            f"positive float (clipping is always on), got {clipnorm!r}."
+        )
+    return OPTIMIZERS[name](learning_rate=learning_rate, clipnorm=clipnorm)
+
+
+@dataclasses.dataclass
+class TrainState:
+    """What a resumed run needs besides the weights."""
+
+    epochs_done: int = 0
+    best_value: float = math.inf
+    best_epoch: int = -1
+    wait: int = 0
+    finished: bool = False
+    stop_reason: str = ""
+
+
+def _write_atomically(path: pathlib.Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _save_weights_atomically(model, path: pathlib.Path) -> None:
+    temporary = path.with_name(f".{path.stem}.tmp.weights.h5")
+    model.save_weights(temporary)
+    os.replace(temporary, path)
+
+
+def _seed_states(model) -> list:
+    # Keras weights files leave out the dropout seed generators' states;
+    # a resumed run needs them to draw the masks an uninterrupted run would.
+    return [
+        v
+        for v in model.non_trainable_variables
+        if "seed_generator_state" in v.path
+    ]
+
+
+def _save_seed_states(model, path: pathlib.Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp.npy")
+    states = _seed_states(model)
+    np.save(
+        temporary,
+        np.array([v.numpy() for v in states]).reshape(len(states), -1),
+    )
+    os.replace(temporary, path)
+
+
+def _restore_seed_states(model, path: pathlib.Path) -> None:
+    states = _seed_states(model)
+    saved = np.load(path)
+    if len(saved) != len(states):
+        raise ValueError(
+            f"{path} holds {len(saved)} dropout seed states but the model "
+            f"has {len(states)}; it was saved by a different model."
+        )
+    for variable, value in zip(states, saved, strict=True):
+        variable.assign(value.reshape(variable.shape))
+
+
+def load_state(run_dir: pathlib.Path) -> TrainState:
+    path = pathlib.Path(run_dir) / "train_state.json"
+    if not path.exists():
+        return TrainState()
+    return TrainState(**json.loads(path.read_text()))
+
+
+def read_history(run_dir: pathlib.Path) -> list[dict[str, float]]:
+    """The per-epoch metrics logged to `history.csv`."""
+    path = pathlib.Path(run_dir) / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return [
+            {key: float(value) for key, value in row.items()}
+            for row in csv.DictReader(handle)
+        ]
+
+
+def _truncate_history(run_dir: pathlib.Path, epochs: int) -> None:
+    """Drop rows of epochs that a killed run logged but never saved."""
+    path = pathlib.Path(run_dir) / "history.csv"
+    if not path.exists():
+        return
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if len(rows) > epochs + 1:
+        with open(path, "w", newline="") as handle:
+            csv.writer(handle).writerows(rows[: epochs + 1])
+
+
+def train_with_resume(
+    model: keras.Model,
+    train_data_for_epoch: Callable[[int], object],
+    validation_data,
+    run_dir: str | os.PathLike,
+    epochs: int,
+    monitor: str = "val_loss",
+    mode: str = "min",
+    patience: int | None = None,
+    verbose: int = 1,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainState:
+    """Train `model` (compiled) for up to `epochs` epochs, resumably.
+
+    Args:
+        model: a compiled, built model.
+        train_data_for_epoch: `epoch -> dataset`; must give the same data in
+            the same order for the same epoch (seed it with the epoch).
+        validation_data: evaluated after every epoch.
+        run_dir: where `checkpoints/`, `history.csv`, `logs/` (TensorBoard)
+            and `train_state.json` go.
+        epochs: the total number of epochs, counting resumed ones.
+        monitor, mode: the validation metric that picks the best epoch.
+        patience: stop after this many epochs in a row without improvement,
+            as `keras.callbacks.EarlyStopping` counts them (`None`: never
+            stop early).
+        verbose: passed to `fit` (1 shows a progress bar).
+        callbacks: extra callbacks for every epoch.
+
+    Returns:
+        The final `TrainState`. The model holds the best epoch's weights.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite; the last good
+            epoch's checkpoint is kept.
+    """
+    run_dir = pathlib.Path(run_dir)
+    checkpoints = run_dir / "checkpoints"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    state = load_state(run_dir)
+    best = checkpoints / "best.weights.h5"
+
+    def checkpoint(epochs_done: int, suffix: str) -> pathlib.Path:
+        return checkpoints / f"epoch_{epochs_done:03d}.{suffix}"
+
+    if state.epochs_done:
+        last = checkpoint(state.epochs_done, "weights.h5")
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(last)
+        _restore_seed_states(model, checkpoint(state.epochs_done, "seeds.npy"))
+        _truncate_history(run_dir, state.epochs_done)
+        if verbose:
+            print(
+                f"Resuming from {last} after epoch {state.epochs_done} "
+                f"(best {monitor} {state.best_value:.4f} at epoch "
+                f"{state.best_epoch + 1})."
+            )
+    better = (lambda a, b: a < b) if mode == "min" else (lambda a, b: a > b)
+    if mode == "max" and state.best_value == math.inf:
+        state.best_value = -math.inf
+
+    for epoch in range(state.epochs_done, epochs):
+        if state.finished:
+            break
+        epoch_callbacks = [
+            keras.callbacks.TerminateOnNaN(),
+            keras.callbacks.CSVLogger(run_dir / "history.csv", append=True),
+            keras.callbacks.TensorBoard(run_dir / "logs"),
+            *callbacks,
+        ]
+        history = model.fit(
+            train_data_for_epoch(epoch),
+            validation_data=validation_data,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            verbose=verbose,
+            callbacks=epoch_callbacks,
+        )
+        logs = {key: values[-1] for key, values in history.history.items()}
+        loss = logs.get("loss", math.nan)
+        if not math.isfinite(loss) or monitor not in logs:
+            raise NonFiniteLossError(
+                f"The training loss became {loss} in epoch {epoch + 1}. The "
+                "last good weights are in "
+                f"{checkpoint(state.epochs_done, 'weights.h5')}. Lower the "
+                "learning rate or the clipnorm, then start a new run."
+            )
+        value = logs[monitor]
+        _save_weights_atomically(model, checkpoint(epoch + 1, "weights.h5"))
+        _save_seed_states(model, checkpoint(epoch + 1, "seeds.npy"))
+        if better(value, state.best_value):
+            state.best_value, state.best_epoch, state.wait = value, epoch, 0
+            _save_weights_atomically(model, best)
+        else:
+            state.wait += 1
+        state.epochs_done = epoch + 1
+        if patience is not None and state.wait >= max(patience, 1):
+            state.finished = True
+            state.stop_reason = (
+                f"early stop: no {monitor} improvement for {state.wait} epochs"
+            )
+        if state.epochs_done == epochs and not state.finished:
+            state.finished = True
+            state.stop_reason = f"completed {epochs} epochs"
+        # The state file is the commit point: it names the checkpoint a
+        # resumed run starts from, and is written after everything else.
+        _write_atomically(
+            run_dir / "train_state.json",
+            json.dumps(dataclasses.asdict(state), indent=2),
+        )
+    if best.exists():
+        model.load_weights(best)
+    return state
