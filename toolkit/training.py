@@ -98,11 +98,8 @@ def _seed_states(model) -> list:
 
 def _save_seed_states(model, path: pathlib.Path) -> None:
     temporary = path.with_name(f".{path.name}.tmp.npy")
-    states = _seed_states(model)
-    np.save(
-        temporary,
-        np.array([v.numpy() for v in states]).reshape(len(states), -1),
-    )
+    states = [v.numpy().ravel() for v in _seed_states(model)]
+    np.save(temporary, np.stack(states) if states else np.zeros((0, 2)))
     os.replace(temporary, path)
 
 
@@ -225,6 +222,7 @@ def train_with_resume(
             validation_data=validation_data,
             initial_epoch=epoch,
             epochs=epoch + 1,
+            shuffle=False,  # the per-epoch dataset already is
             verbose=verbose,
             callbacks=epoch_callbacks,
         )

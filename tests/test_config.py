@@ -1,0 +1,89 @@
+"""Config parsing: presets, typed overrides, errors naming the key."""
+
+import dataclasses
+from typing import Literal
+
+import pytest
+
+from toolkit.config import (
+    ConfigError,
+    from_json,
+    parse_config,
+    parse_overrides,
+    require,
+    to_json,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    units: int = 8
+    rate: float = 0.5
+    name: str = "a"
+    flag: bool = False
+    cell: Literal["lstm", "vanilla"] = "lstm"
+    sizes: tuple[int, ...] = (1, 2)
+    path: str | None = None
+
+    def validate(self):
+        require(self.units > 0, "units", "a positive integer", self.units)
+
+
+PRESETS = {"default": Example(), "small": Example(units=2)}
+
+
+def test_overrides_of_every_type():
+    config = parse_overrides(
+        Example(),
+        [
+            "--units=16",
+            "--rate",
+            "0.25",
+            "--name=b",
+            "--flag",
+            "--cell=vanilla",
+            "--sizes=3,4,5",
+            "--path=/tmp/x",
+        ],
+    )
+    assert config == Example(
+        16, 0.25, "b", True, "vanilla", (3, 4, 5), "/tmp/x"
+    )
+    assert parse_overrides(Example(flag=True), ["--no-flag"]).flag is False
+    assert parse_overrides(Example(path="p"), ["--path=none"]).path is None
+    assert parse_overrides(Example(), ["--flag=false"]).flag is False
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--unit=3"], "Unknown option `--unit`. Did you mean `--units`?"),
+        (["--units=x"], "`--units` expects int, got 'x'"),
+        (["--rate=fast"], "`--rate` expects float, got 'fast'"),
+        (["--flag=maybe"], "`--flag` expects true or false"),
+        (["--cell=gru"], "`--cell` must be one of ['lstm', 'vanilla']"),
+        (["--units"], "`--units` needs a value"),
+        (["units=3"], "Unexpected argument 'units=3'"),
+    ],
+)
+def test_bad_overrides_name_the_key(argv, message):
+    with pytest.raises(ConfigError) as error:
+        parse_overrides(Example(), argv)
+    assert message in str(error.value)
+
+
+def test_presets_and_validation():
+    assert parse_config(PRESETS, [])[1] == Example()
+    name, config = parse_config(PRESETS, ["--preset", "small", "--rate=1"])
+    assert name == "small" and config.units == 2 and config.rate == 1.0
+    with pytest.raises(ConfigError, match="Unknown preset 'big'"):
+        parse_config(PRESETS, ["--preset=big"])
+    with pytest.raises(ConfigError, match="`--units` must be a positive"):
+        parse_config(PRESETS, ["--units=0"])
+
+
+def test_json_round_trip_and_unknown_saved_keys():
+    config = Example(units=3, sizes=(7,))
+    assert from_json(Example, to_json(config)) == config
+    with pytest.raises(ConfigError, match=r"\['extra'\]"):
+        from_json(Example, '{"units": 1, "extra": 2}')
