@@ -60,7 +60,15 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
     import keras
     import numpy as np
 
-    from toolkit import data, evaluation, export, models, plots, training
+    from toolkit import (
+        data,
+        embeddings,
+        evaluation,
+        export,
+        models,
+        plots,
+        training,
+    )
 
     start = time.perf_counter()
     run_dir = prepare_run_dir(config)
@@ -109,6 +117,22 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         head_dropout=config.head_dropout,
         seed=config.seed,
     )
+    if config.pretrained_embeddings:
+        embedding_start = time.perf_counter()
+        unlabelled = data.tokenize(
+            imdb.train.texts + imdb.unsup.texts, vectorizer, 100_000
+        )
+        vectors = embeddings.ppmi_svd_embeddings(
+            embeddings.ragged_rows(unlabelled),
+            len(vocabulary),
+            config.embedding_dim,
+            seed=config.seed,
+        )
+        model.get_layer("embedding").set_weights([vectors])
+        log(
+            f"PPMI-SVD embeddings from {unlabelled.shape[0]:,} reviews in "
+            f"{time.perf_counter() - embedding_start:.0f} s"
+        )
     model.compile(
         optimizer=training.make_optimizer(
             config.optimizer, config.learning_rate, config.clipnorm
