@@ -30,6 +30,18 @@ OPTIMIZERS = {
 }
 
 
+class _EpochProgress(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, told the run's total number of epochs (each
+    `fit` call here covers one)."""
+
+    def __init__(self, total_epochs: int):
+        super().__init__()
+        self.total_epochs = total_epochs
+
+    def set_params(self, params):
+        super().set_params({**params, "epochs": self.total_epochs})
+
+
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
@@ -212,6 +224,7 @@ def train_with_resume(
         if state.finished:
             break
         epoch_callbacks = [
+            _EpochProgress(epochs),
             keras.callbacks.TerminateOnNaN(),
             keras.callbacks.CSVLogger(run_dir / "history.csv", append=True),
             keras.callbacks.TensorBoard(run_dir / "logs"),

@@ -141,6 +141,18 @@ def token_dataset(
             bucket_boundaries=boundaries,
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         )
+        # Every bucket ends with one partial batch at most, whatever the
+        # order, so the number of batches is known; stating it gives Keras
+        # a progress bar with a total.
+        lengths = tokens.row_lengths().numpy()
+        members = np.bincount(
+            np.searchsorted(boundaries, lengths, side="right"),
+            minlength=len(boundaries) + 1,
+        )
+        batches = int(np.sum(-(-members // batch_size)))
+        dataset = dataset.apply(
+            tf.data.experimental.assert_cardinality(batches)
+        )
     else:
         dataset = dataset.padded_batch(batch_size)
     return dataset.prefetch(AUTOTUNE)
