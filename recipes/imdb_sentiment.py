@@ -180,10 +180,13 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
             imdb.test.labels,
         )
     history = training.read_history(run_dir)
+    direction = "bidirectional " if config.bidirectional else ""
     plots.training_curves(
         history,
         run_dir / "training_curves.png",
-        title=f"IMDB, {config.layers}-layer {config.cell}",
+        title=f"IMDB: {config.layers}-layer {direction}{config.cell}, "
+        f"{config.units} units",
+        best_epoch=state.best_epoch + 1,
     )
     plots.confusion_matrix(
         test["confusion_matrix"],

@@ -12,10 +12,13 @@ import numpy as np  # noqa: E402
 
 
 def training_curves(
-    history: list[dict], path: str | pathlib.Path, title: str = ""
+    history: list[dict],
+    path: str | pathlib.Path,
+    title: str = "",
+    best_epoch: int | None = None,
 ) -> pathlib.Path:
     """Loss and accuracy per epoch, train and validation, from the rows of
-    `history.csv`."""
+    `history.csv`; `best_epoch` (1-based) is marked."""
     epochs = [int(row["epoch"]) + 1 for row in history]
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
@@ -28,6 +31,13 @@ def training_curves(
                     style,
                     label="validation" if prefix else "train",
                 )
+        if best_epoch is not None:
+            axis.axvline(
+                best_epoch,
+                color="gray",
+                linestyle=":",
+                label=f"best (epoch {best_epoch})",
+            )
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.set_xticks(epochs)
