@@ -4,8 +4,6 @@ serving without toolkit, prediction CLI, resume, and config errors."""
 import functools
 import json
 import pathlib
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -13,6 +11,7 @@ import numpy as np
 import pytest
 
 from data_fixtures import synthetic_imdb, write_imdb_archive
+from helpers import run_python, run_script
 from recipes import imdb_sentiment
 from toolkit import training
 
@@ -93,30 +92,18 @@ def test_saved_model_serves_raw_text_without_toolkit(smoke_run):
         print("ok", scores.tolist())
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.startswith("ok")
+    stdout = run_script(script)
+    assert stdout.startswith("ok")
 
 
 def test_saved_model_cli_lists_the_serving_signature(smoke_run):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tensorflow.python.tools.saved_model_cli",
-            "show",
-            "--dir",
-            str(smoke_run / "saved_model"),
-            "--all",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_python(
+        "-m",
+        "tensorflow.python.tools.saved_model_cli",
+        "show",
+        "--dir",
+        str(smoke_run / "saved_model"),
+        "--all",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "signature_def['serve']" in result.stdout
@@ -126,19 +113,13 @@ def test_saved_model_cli_lists_the_serving_signature(smoke_run):
 def test_predict_cli_scores_texts_and_files(smoke_run, tmp_path):
     reviews = tmp_path / "reviews.txt"
     reviews.write_text("a great superb film\nawful boring waste\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "recipes" / "predict.py"),
-            str(smoke_run / "saved_model"),
-            "loved it",
-            "--file",
-            str(reviews),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_python(
+        str(ROOT / "recipes" / "predict.py"),
+        str(smoke_run / "saved_model"),
+        "loved it",
+        "--file",
+        str(reviews),
+        "--json",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     scored = json.loads(result.stdout)
@@ -148,16 +129,10 @@ def test_predict_cli_scores_texts_and_files(smoke_run, tmp_path):
         "awful boring waste",
     ]
     assert all(0.0 <= s["probability"] <= 1.0 for s in scored)
-    missing = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "recipes" / "predict.py"),
-            str(tmp_path),
-            "text",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    missing = run_python(
+        str(ROOT / "recipes" / "predict.py"),
+        str(tmp_path),
+        "text",
     )
     assert missing.returncode != 0
     assert "not a SavedModel folder" in missing.stderr

@@ -1,7 +1,5 @@
 """Round trips: get_config/from_config, .keras files and SavedModel export."""
 
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -10,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import toolkit
+from helpers import run_script
 
 LAYERS = {
     "lstm": lambda: toolkit.LSTM(
@@ -88,14 +87,8 @@ def test_keras_file_loads_in_a_process_that_only_imports_toolkit(tmp_path):
         print("loaded")
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "loaded" in result.stdout
+    stdout = run_script(script)
+    assert "loaded" in stdout
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
@@ -126,11 +119,5 @@ def test_saved_model_serves_in_a_process_without_toolkit(tmp_path):
         print("served")
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "served" in result.stdout
+    stdout = run_script(script)
+    assert "served" in stdout

@@ -177,6 +177,29 @@ def locate_or_download(
     return download(remote, directory)
 
 
+def dataset_path(
+    path: str | os.PathLike | None,
+    remote: RemoteFile,
+    candidates: Sequence[str],
+    data_dir: str | os.PathLike | None,
+    download_if_missing: bool,
+    what: str,
+) -> pathlib.Path:
+    """The file or folder a loader reads: `path` when given (it must
+    exist), else what `locate_or_download` finds or fetches."""
+    if path is None:
+        return locate_or_download(
+            remote, candidates, data_dir, download_if_missing, what=what
+        )
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise DataNotFoundError(
+            f"{path} does not exist. Pass {what} (from {remote.url}), or "
+            "leave the path out to search the data directory."
+        )
+    return path
+
+
 def _check_member_name(name: str, archive: pathlib.Path) -> None:
     path = pathlib.PurePosixPath(name)
     if path.is_absolute() or ".." in path.parts or name.startswith("\\"):

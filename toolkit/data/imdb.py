@@ -25,8 +25,8 @@ from toolkit.data.files import (
     CorruptDataError,
     DataNotFoundError,
     RemoteFile,
+    dataset_path,
     iter_tar_files,
-    locate_or_download,
 )
 
 # Size and sha256 as published in tensorflow-datasets' checksums for
@@ -294,20 +294,14 @@ def load_imdb(
             "Received an invalid value for argument `source`, expected "
             f"'files' or 'tfds', got {source!r}."
         )
-    if path is None:
-        path = locate_or_download(
-            IMDB_ARCHIVE,
-            IMDB_CANDIDATES,
-            data_dir,
-            download,
-            what="the IMDB dataset (aclImdb)",
-        )
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise DataNotFoundError(
-            f"{path} does not exist. Pass an aclImdb/ folder or an "
-            f"aclImdb_v1.tar.gz archive (from {IMDB_ARCHIVE.url})."
-        )
+    path = dataset_path(
+        path,
+        IMDB_ARCHIVE,
+        IMDB_CANDIDATES,
+        data_dir,
+        download,
+        what="an aclImdb/ folder or an aclImdb_v1.tar.gz archive",
+    )
     folders = _read_reviews(path)
     _validate(folders, path, strict)
     full_train = _concat(

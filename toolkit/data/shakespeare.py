@@ -5,14 +5,13 @@ first 90% for training and the last 10% for validation."""
 from __future__ import annotations
 
 import os
-import pathlib
 
 from toolkit.data.char_lm import CharCorpus
 from toolkit.data.files import (
     CorruptDataError,
     DataNotFoundError,
     RemoteFile,
-    locate_or_download,
+    dataset_path,
 )
 from toolkit.data.text8 import corpus_from_text
 
@@ -51,19 +50,17 @@ def load_shakespeare(
         data_dir: the data directory to search and download into.
         download: allow downloading when nothing is found.
     """
-    if path is None:
-        path = locate_or_download(
-            SHAKESPEARE_FILE,
-            SHAKESPEARE_CANDIDATES,
-            data_dir,
-            download,
-            what="Tiny Shakespeare (input.txt)",
-        )
-    path = pathlib.Path(path)
+    path = dataset_path(
+        path,
+        SHAKESPEARE_FILE,
+        SHAKESPEARE_CANDIDATES,
+        data_dir,
+        download,
+        what="Tiny Shakespeare's input.txt",
+    )
     if not path.is_file():
         raise DataNotFoundError(
-            f"{path} is not a file. Pass Tiny Shakespeare's input.txt (from "
-            f"{SHAKESPEARE_FILE.url})."
+            f"{path} is a folder; pass the input.txt in it."
         )
     try:
         text = path.read_text(encoding="utf-8")

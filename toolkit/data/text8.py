@@ -17,9 +17,8 @@ import zipfile
 from toolkit.data.char_lm import CharCorpus, CharVocabulary, split_by_fractions
 from toolkit.data.files import (
     CorruptDataError,
-    DataNotFoundError,
     RemoteFile,
-    locate_or_download,
+    dataset_path,
 )
 
 # text8.zip's size is the one the word2vec tutorials check; no sha256 is
@@ -113,16 +112,14 @@ def load_text8(
             file has. Use `False` for text8-format corpora of other sizes.
         download: allow downloading when nothing is found.
     """
-    if path is None:
-        path = locate_or_download(
-            TEXT8_ARCHIVE, TEXT8_CANDIDATES, data_dir, download, what="text8"
-        )
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise DataNotFoundError(
-            f"{path} does not exist. Pass a text8 file or text8.zip (from "
-            f"{TEXT8_ARCHIVE.url})."
-        )
+    path = dataset_path(
+        path,
+        TEXT8_ARCHIVE,
+        TEXT8_CANDIDATES,
+        data_dir,
+        download,
+        what="a text8 file or text8.zip",
+    )
     text = _read_text8(path)
     if strict and len(text) != TEXT8_LENGTH:
         raise CorruptDataError(
