@@ -7,11 +7,13 @@
 from toolkit.cells import LSTMCell, VanillaRNNCell
 from toolkit.initializers import UnitForgetBias
 from toolkit.layers import LSTM, DeepRNN, VanillaRNN
+from toolkit.models import MaskedGlobalPooling1D
 
 __all__ = [
     "DeepRNN",
     "LSTM",
     "LSTMCell",
+    "MaskedGlobalPooling1D",
     "UnitForgetBias",
     "VanillaRNN",
     "VanillaRNNCell",
