@@ -119,18 +119,13 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
     )
     if config.pretrained_embeddings:
         embedding_start = time.perf_counter()
-        unlabelled = data.tokenize(
-            imdb.train.texts + imdb.unsup.texts, vectorizer, 100_000
-        )
-        vectors = embeddings.ppmi_svd_embeddings(
-            embeddings.ragged_rows(unlabelled),
-            len(vocabulary),
-            config.embedding_dim,
-            seed=config.seed,
+        texts = imdb.train.texts + imdb.unsup.texts  # never test
+        vectors = embeddings.vectorizer_embeddings(
+            texts, vectorizer, config.embedding_dim, seed=config.seed
         )
         model.get_layer("embedding").set_weights([vectors])
         log(
-            f"PPMI-SVD embeddings from {unlabelled.shape[0]:,} reviews in "
+            f"PPMI-SVD embeddings from {len(texts):,} reviews in "
             f"{time.perf_counter() - embedding_start:.0f} s"
         )
     model.compile(
@@ -156,12 +151,8 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
     train_seconds = time.perf_counter() - start
 
     # The test set is touched once, here, after training is over.
-    labels, probabilities = [], []
-    for ids, batch_labels in batches("test", batch_size=256):
-        probabilities.append(model.predict_on_batch(ids).reshape(-1))
-        labels.append(batch_labels.numpy())
     test = evaluation.binary_report(
-        np.concatenate(labels), np.concatenate(probabilities)
+        *evaluation.predict_dataset(model, batches("test", batch_size=256))
     )
     results = {
         "test": test,

@@ -106,3 +106,14 @@ def ppmi_svd_embeddings(
     vectors[~seen] = random_rows[~seen]
     vectors[:2] = random_rows[:2]
     return vectors.astype(np.float32)
+
+
+def vectorizer_embeddings(texts, vectorizer, dim: int, seed: int = 0):
+    """`ppmi_svd_embeddings` of `texts` over the vocabulary of a
+    `TextVectorization` (ids as it assigns them), whole texts counted."""
+    from toolkit.data.pipelines import tokenize
+
+    rows = ragged_rows(tokenize(texts, vectorizer, max_length=1_000_000))
+    return ppmi_svd_embeddings(
+        rows, vectorizer.vocabulary_size(), dim, seed=seed
+    )

@@ -40,6 +40,16 @@ def binary_report(labels, probabilities, threshold: float = 0.5) -> dict:
     }
 
 
+def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """`(labels, probabilities)` over a dataset of `(inputs, labels)`
+    batches, kept aligned whatever order the dataset yields them in."""
+    labels, probabilities = [], []
+    for inputs, batch_labels in dataset:
+        probabilities.append(np.asarray(model.predict_on_batch(inputs)).ravel())
+        labels.append(np.asarray(batch_labels).ravel())
+    return np.concatenate(labels), np.concatenate(probabilities)
+
+
 def tfidf_bigram_baseline(
     train_texts: Sequence[str],
     train_labels,
