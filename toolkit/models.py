@@ -146,3 +146,53 @@ def build_text_classifier(
         )
     probability = keras.layers.Dense(1, activation="sigmoid", name="output")(x)
     return keras.Model(tokens, probability, name="text_classifier")
+
+
+def build_char_lm(
+    vocab_size: int,
+    embedding_dim: int = 64,
+    cell: str = "lstm",
+    units: Sequence[int] = (256, 256),
+    dropout: float = 0.0,
+    residual: bool = False,
+    stateful: bool = False,
+    batch_size: int | None = None,
+    seed: int | None = None,
+) -> keras.Model:
+    """A character language model that returns logits at every step.
+
+    `Input (batch, timesteps) int -> Embedding -> DeepRNN (return_sequences)
+    -> Dropout -> Dense(vocab_size)`. With `stateful=True` the recurrent
+    state carries over from one batch to the next (truncated
+    backpropagation through time); `batch_size` must then be fixed.
+
+    Returns:
+        A `keras.Model` mapping `(batch, timesteps)` ids to
+        `(batch, timesteps, vocab_size)` logits.
+    """
+    vocab_size = _checks.check_positive_int("vocab_size", vocab_size)
+    embedding_dim = _checks.check_positive_int("embedding_dim", embedding_dim)
+    if stateful and batch_size is None:
+        raise ValueError(
+            "Received `stateful=True` without `batch_size`: a stateful model "
+            "carries one state per batch row, so the batch size must be "
+            "fixed."
+        )
+    ids = keras.Input(
+        (None,), batch_size=batch_size, dtype="int32", name="char_ids"
+    )
+    x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(ids)
+    x = DeepRNN(
+        list(units),
+        cell=cell,
+        dropout=dropout,
+        residual=residual,
+        return_sequences=True,
+        stateful=stateful,
+        seed=seed,
+        name="deep_rnn",
+    )(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, seed=seed, name="output_dropout")(x)
+    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    return keras.Model(ids, logits, name="char_lm")

@@ -1,0 +1,83 @@
+"""Sampling from character language models."""
+
+import numpy as np
+import pytest
+
+from toolkit import models, sampling
+from toolkit.data import CharVocabulary
+
+VOCABULARY = CharVocabulary(tuple("abcdefgh "))
+
+
+def test_choose_temperature_zero_and_top_k_one_are_argmax():
+    logits = np.array([0.1, 2.0, 1.9, -1.0])
+    rng = np.random.default_rng(0)
+    assert sampling.choose(logits, 0.0, None, rng) == 1
+    assert all(sampling.choose(logits, 5.0, 1, rng) == 1 for _ in range(50))
+    assert all(sampling.choose(logits, 1e-4, None, rng) == 1 for _ in range(50))
+
+
+def test_choose_top_k_and_temperature_one_follow_the_softmax():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    rng = np.random.default_rng(1)
+    draws = np.array(
+        [sampling.choose(logits, 1.0, None, rng) for _ in range(20_000)]
+    )
+    frequencies = np.bincount(draws, minlength=4) / draws.size
+    np.testing.assert_allclose(frequencies, [0.5, 0.3, 0.15, 0.05], atol=0.015)
+    top_two = {sampling.choose(logits, 1.0, 2, rng) for _ in range(500)}
+    assert top_two == {0, 1}
+
+
+def test_choose_rejects_bad_arguments():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="`temperature`.*-1"):
+        sampling.choose(np.zeros(3), -1, None, rng)
+    with pytest.raises(ValueError, match="`top_k`.*0"):
+        sampling.choose(np.zeros(3), 1.0, 0, rng)
+
+
+@pytest.fixture
+def char_model():
+    return models.build_char_lm(
+        len(VOCABULARY), embedding_dim=8, units=[16, 16], seed=0
+    )
+
+
+def test_char_lm_shapes_and_stateful_needs_a_batch_size(char_model):
+    logits = char_model(np.zeros((3, 7), "int32"))
+    assert logits.shape == (3, 7, len(VOCABULARY))
+    with pytest.raises(ValueError, match="`batch_size`"):
+        models.build_char_lm(5, stateful=True)
+
+
+def test_greedy_generation_equals_argmax_decoding_of_the_whole_prefix(
+    char_model,
+):
+    """Temperature 0 through the stateful copy, one step at a time, equals
+    re-running the stateless model on the whole text at every step."""
+    generated = sampling.generate(
+        char_model, VOCABULARY, "abc", 12, temperature=0.0
+    )
+    text = "abc"
+    for _ in range(12):
+        logits = char_model.predict_on_batch(VOCABULARY.encode(text)[None])
+        text += VOCABULARY.chars[int(np.argmax(logits[0, -1]))]
+    assert generated == text[3:]
+    assert len(generated) == 12
+
+
+def test_same_seed_same_sample(char_model):
+    first = sampling.generate(char_model, VOCABULARY, "a", 30, seed=4)
+    again = sampling.generate(char_model, VOCABULARY, "a", 30, seed=4)
+    other = sampling.generate(char_model, VOCABULARY, "a", 30, seed=5)
+    assert first == again
+    assert first != other
+    assert set(first) <= set(VOCABULARY.chars)
+
+
+def test_priming_outside_the_vocabulary_is_a_clear_error(char_model):
+    with pytest.raises(ValueError, match=r"outside.*\['Z'\]"):
+        sampling.generate(char_model, VOCABULARY, "abZ", 5)
+    with pytest.raises(ValueError, match="empty `prime`"):
+        sampling.generate(char_model, VOCABULARY, "", 5)
