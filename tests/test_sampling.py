@@ -81,3 +81,43 @@ def test_priming_outside_the_vocabulary_is_a_clear_error(char_model):
         sampling.generate(char_model, VOCABULARY, "abZ", 5)
     with pytest.raises(ValueError, match="empty `prime`"):
         sampling.generate(char_model, VOCABULARY, "", 5)
+
+
+def test_cross_entropy_of_a_uniform_model_is_log_vocabulary():
+    """Zero output weights give uniform predictions: exactly ln(V) nats and
+    log2(V) bits per character, whatever the text."""
+    from toolkit.evaluation import char_lm_cross_entropy
+
+    model = models.build_char_lm(
+        len(VOCABULARY), embedding_dim=4, units=[8], seed=0
+    )
+    logits_layer = model.get_layer("logits")
+    logits_layer.set_weights(
+        [np.zeros_like(w) for w in logits_layer.get_weights()]
+    )
+    ids = VOCABULARY.encode("abc defg hab " * 20)
+    result = char_lm_cross_entropy(model, ids, batch_size=2, sequence_length=16)
+    np.testing.assert_allclose(result["nats"], np.log(9), rtol=1e-9)
+    np.testing.assert_allclose(result["bits"], np.log2(9), rtol=1e-9)
+    assert result["characters"] == 2 * 16 * ((len(ids) - 1) // 2 // 16)
+
+
+def test_chunked_stateful_evaluation_equals_one_pass_over_the_text(
+    char_model,
+):
+    """Carrying state across chunks gives the loss of reading the whole
+    text at once with the same weights."""
+    from toolkit.evaluation import char_lm_cross_entropy
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, len(VOCABULARY), 161).astype("int32")
+    chunked = char_lm_cross_entropy(
+        char_model, ids, batch_size=1, sequence_length=20
+    )
+    logits = np.asarray(
+        char_model.predict_on_batch(ids[None, :-1]), np.float64
+    )[0]
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    whole = -np.mean(log_probs[np.arange(160), ids[1:]])
+    assert chunked["characters"] == 160
+    np.testing.assert_allclose(chunked["nats"], whole, rtol=1e-5)

@@ -50,6 +50,39 @@ def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(labels), np.concatenate(probabilities)
 
 
+def char_lm_cross_entropy(
+    model,
+    ids: np.ndarray,
+    batch_size: int = 1,
+    sequence_length: int = 256,
+) -> dict:
+    """Mean cross-entropy of a character LM over a whole split, in nats and
+    bits per character.
+
+    A stateful copy of `model` reads the split as `batch_size` contiguous
+    streams in chunks of `sequence_length`, carrying its state from chunk to
+    chunk, so every prediction sees all the text before it in its stream.
+    With `batch_size=1` every character but the first is scored; larger
+    batches drop the tail that does not fill a whole batch (fewer than
+    `batch_size * sequence_length` characters).
+    """
+    from toolkit.data.char_lm import tbptt_arrays
+    from toolkit.sampling import stateful_copy
+
+    inputs, targets = tbptt_arrays(ids, batch_size, sequence_length)
+    runner = stateful_copy(model, batch_size)
+    total = 0.0
+    for chunk, chunk_targets in zip(inputs, targets, strict=True):
+        logits = np.asarray(runner.predict_on_batch(chunk), np.float64)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        log_norm = np.log(np.exp(shifted).sum(axis=-1))
+        picked = np.take_along_axis(shifted, chunk_targets[..., None], -1)
+        total += float(np.sum(log_norm - picked[..., 0]))
+    count = int(targets.size)
+    nats = total / count
+    return {"nats": nats, "bits": nats / np.log(2.0), "characters": count}
+
+
 def tfidf_bigram_baseline(
     train_texts: Sequence[str],
     train_labels,

@@ -47,16 +47,16 @@ def choose(
     return int(rng.choice(probabilities.size, p=probabilities))
 
 
-def stateful_copy(model: keras.Model) -> keras.Model:
-    """The same network with `stateful=True` and batch size 1, sharing
-    nothing with `model` but a copy of its weights."""
+def stateful_copy(model: keras.Model, batch_size: int = 1) -> keras.Model:
+    """The same network with `stateful=True` and a fixed `batch_size`,
+    sharing nothing with `model` but a copy of its weights."""
     config = model.get_config()
     for layer in config["layers"]:
         # Rebuild every layer from the new batch-1 input, not from the
         # shapes recorded for `model`.
         layer.pop("build_config", None)
         if layer["class_name"] == "InputLayer":
-            layer["config"]["batch_shape"] = [1, None]
+            layer["config"]["batch_shape"] = [batch_size, None]
         if layer["class_name"] == "DeepRNN":
             layer["config"]["stateful"] = True
     copy = model.__class__.from_config(config)
