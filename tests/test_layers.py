@@ -194,23 +194,14 @@ def test_matches_numpy_reference(cell, go_backwards, rng):
         rng.standard_normal((batch, UNITS)).astype("float32")
         for _ in range(count)
     ]
-    layer = (
-        PAIRS[cell][1](
-            UNITS,
-            return_sequences=True,
-            return_state=True,
-            go_backwards=go_backwards,
-            bias_initializer="random_normal",
-            unit_forget_bias=False,
-        )
-        if cell == "lstm"
-        else PAIRS[cell][1](
-            UNITS,
-            return_sequences=True,
-            return_state=True,
-            go_backwards=go_backwards,
-            bias_initializer="random_normal",
-        )
+    extra = {"unit_forget_bias": False} if cell == "lstm" else {}
+    layer = PAIRS[cell][1](
+        UNITS,
+        return_sequences=True,
+        return_state=True,
+        go_backwards=go_backwards,
+        bias_initializer="random_normal",
+        **extra,
     )
     outputs, *states = layer(x, initial_state=initial_state, mask=mask)
     kernel, recurrent_kernel, bias = layer.get_weights()

@@ -45,7 +45,6 @@ class MaskedGlobalPooling1D(keras.layers.Layer):
         if mask is None:
             mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
         keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
-        any_step = ops.any(keep, axis=1)
         if self.mode == "mean":
             weights = ops.cast(keep, inputs.dtype)
             total = ops.sum(inputs * weights, axis=1)
@@ -53,6 +52,7 @@ class MaskedGlobalPooling1D(keras.layers.Layer):
             return total / count
         lowest = ops.full_like(inputs, float("-inf"))
         pooled = ops.max(ops.where(keep, inputs, lowest), axis=1)
+        any_step = ops.any(keep, axis=1)
         return ops.where(any_step, pooled, ops.zeros_like(pooled))
 
     def compute_mask(self, inputs, mask=None):

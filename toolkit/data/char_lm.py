@@ -181,3 +181,25 @@ def window_dataset(
             count, seed=seed, reshuffle_each_iteration=True
         )
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def corpus_from_text(
+    text: str,
+    name: str,
+    source: str,
+    vocabulary: CharVocabulary | None,
+    fractions: dict[str, float],
+) -> CharCorpus:
+    """Encode `text` and cut it into consecutive splits."""
+    vocabulary = vocabulary or CharVocabulary.from_text(text)
+    ids = vocabulary.encode(text)
+    splits = split_by_fractions(ids, fractions)
+    metadata = {
+        "dataset": name,
+        "source": source,
+        "characters": len(ids),
+        "vocabulary_size": len(vocabulary),
+        "fractions": dict(fractions),
+        "sizes": {k: int(len(v)) for k, v in splits.items()},
+    }
+    return CharCorpus(name, vocabulary, splits, metadata)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 
-from toolkit.data.char_lm import CharCorpus
+from toolkit.data.char_lm import CharCorpus, corpus_from_text
 from toolkit.data.files import (
     CorruptDataError,
     DataNotFoundError,
     RemoteFile,
     dataset_path,
 )
-from toolkit.data.text8 import corpus_from_text
 
 # Size and sha256 as in tensorflow-datasets' checksums for tiny_shakespeare.
 SHAKESPEARE_FILE = RemoteFile(

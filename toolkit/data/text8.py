@@ -14,7 +14,7 @@ import pathlib
 import re
 import zipfile
 
-from toolkit.data.char_lm import CharCorpus, CharVocabulary, split_by_fractions
+from toolkit.data.char_lm import CharCorpus, CharVocabulary, corpus_from_text
 from toolkit.data.files import (
     CorruptDataError,
     RemoteFile,
@@ -138,25 +138,3 @@ def load_text8(
     return corpus_from_text(
         text, "text8", str(path), TEXT8_VOCABULARY, TEXT8_FRACTIONS
     )
-
-
-def corpus_from_text(
-    text: str,
-    name: str,
-    source: str,
-    vocabulary: CharVocabulary | None,
-    fractions: dict[str, float],
-) -> CharCorpus:
-    """Encode `text` and cut it into consecutive splits."""
-    vocabulary = vocabulary or CharVocabulary.from_text(text)
-    ids = vocabulary.encode(text)
-    splits = split_by_fractions(ids, fractions)
-    metadata = {
-        "dataset": name,
-        "source": source,
-        "characters": len(ids),
-        "vocabulary_size": len(vocabulary),
-        "fractions": dict(fractions),
-        "sizes": {k: int(len(v)) for k, v in splits.items()},
-    }
-    return CharCorpus(name, vocabulary, splits, metadata)
