@@ -27,34 +27,6 @@ from recipes.configs.imdb_sentiment import PRESETS, ImdbConfig  # noqa: E402
 from toolkit import config as config_lib  # noqa: E402
 
 
-def prepare_run_dir(config: ImdbConfig) -> pathlib.Path:
-    """Create the run folder, or check that it was made by this config."""
-    run_dir = pathlib.Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "config.json"
-    if path.exists():
-        saved = config_lib.from_json(ImdbConfig, path.read_text())
-        if saved != config:
-            changed = {
-                key: (getattr(saved, key), getattr(config, key))
-                for key in config.__dataclass_fields__
-                if getattr(saved, key) != getattr(config, key)
-                and key != "verbose"
-            }
-            if changed:
-                details = ", ".join(
-                    f"{k}: {old!r} -> {new!r}"
-                    for k, (old, new) in changed.items()
-                )
-                raise config_lib.ConfigError(
-                    f"{run_dir} holds a run made with a different config "
-                    f"({details}). Use another --run-dir, or the same "
-                    "options to resume it."
-                )
-    path.write_text(config_lib.to_json(config))
-    return run_dir
-
-
 def train_and_evaluate(config: ImdbConfig) -> dict:
     """The whole recipe; returns what it writes to metrics.json."""
     import keras
@@ -71,7 +43,7 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
     )
 
     start = time.perf_counter()
-    run_dir = prepare_run_dir(config)
+    run_dir = config_lib.prepare_run_dir(config, config.run_dir)
     training.set_seed(config.seed)
     log = print if config.verbose else (lambda *a, **k: None)
 

@@ -93,3 +93,45 @@ def test_optimizer_always_clips():
     with pytest.raises(ValueError, match="`optimizer`.*'lion'"):
         training.make_optimizer("lion", 1e-3, 1.0)
     assert not math.isnan(optimizer.learning_rate.numpy())
+
+
+def test_time_budget_stops_the_run_and_logs_training_seconds(rng, tmp_path):
+    model = tiny_model()
+    state = training.train_with_resume(
+        model,
+        lambda epoch: data(rng).repeat(50),
+        data(rng),
+        tmp_path,
+        epochs=5,
+        verbose=0,
+        max_train_seconds=1e-9,
+    )
+    assert state.finished and state.epochs_done == 1
+    assert state.stop_reason.startswith("time budget")
+    history = training.read_history(tmp_path)
+    assert len(history) == 1
+    assert 0 < history[0]["train_seconds"] == pytest.approx(state.train_seconds)
+    # One batch ran before the clock stopped the epoch: 1 of 200 steps.
+    assert int(model.optimizer.iterations.numpy()) == 1
+
+
+def test_training_seconds_add_up_across_epochs(rng, tmp_path):
+    state = training.train_with_resume(
+        tiny_model(), lambda epoch: data(rng), data(rng), tmp_path, 3, verbose=0
+    )
+    seconds = [row["train_seconds"] for row in training.read_history(tmp_path)]
+    assert len(seconds) == 3 and all(np.diff(seconds) > 0)
+    assert seconds[-1] == pytest.approx(state.train_seconds)
+
+
+def test_cosine_schedule_warms_up_and_decays_to_its_floor():
+    schedule = training.make_schedule("cosine", 1e-2, 110, 10, 0.1)
+    values = [float(schedule(step)) for step in (0, 5, 10, 60, 110, 500)]
+    np.testing.assert_allclose(
+        values, [0.0, 5e-3, 1e-2, 5.5e-3, 1e-3, 1e-3], rtol=1e-5
+    )
+    assert training.make_schedule("constant", 3e-3, 10) == 3e-3
+    with pytest.raises(ValueError, match="`schedule`"):
+        training.make_schedule("step", 1e-3, 10)
+    with pytest.raises(ValueError, match="warmup_steps=10"):
+        training.make_schedule("cosine", 1e-3, 10, 10)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import pathlib
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -113,12 +114,14 @@ def parse_overrides(config, argv: Sequence[str]):
 
 
 def parse_config(
-    presets: Mapping[str, object], argv: Sequence[str]
+    presets: Mapping[str, object],
+    argv: Sequence[str],
+    default: str = "default",
 ) -> tuple[str, object]:
-    """`(preset_name, config)` from `--preset NAME` (default `"default"`)
-    and overrides, validated with the config's `validate()`."""
+    """`(preset_name, config)` from `--preset NAME` (else `default`) and
+    overrides, validated with the config's `validate()`."""
     args = list(argv)
-    name = "default"
+    name = default
     for index, token in enumerate(args):
         if token == "--preset" or token.startswith("--preset="):
             if "=" in token:
@@ -179,3 +182,42 @@ def require(condition: bool, key: str, expectation: str, value) -> None:
             f"Option `--{key.replace('_', '-')}` must be {expectation}, got "
             f"{value!r}."
         )
+
+
+def prepare_run_dir(
+    config, run_dir, ignore: Sequence[str] = ("verbose",)
+) -> pathlib.Path:
+    """Create the run folder and write `config.json` there, or check that
+    the folder's run was made with the same config (all but `ignore`), so
+    that a resumed run continues the same experiment.
+
+    Raises:
+        ConfigError: the folder holds a run with other settings; lists
+            them.
+    """
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.json"
+    if path.exists():
+        saved = from_json(type(config), path.read_text())
+        changed = {
+            field.name: (
+                getattr(saved, field.name),
+                getattr(config, field.name),
+            )
+            for field in dataclasses.fields(config)
+            if field.name not in ignore
+            and getattr(saved, field.name) != getattr(config, field.name)
+        }
+        if changed:
+            details = ", ".join(
+                f"{key}: {old!r} -> {new!r}"
+                for key, (old, new) in changed.items()
+            )
+            raise ConfigError(
+                f"{run_dir} holds a run made with a different config "
+                f"({details}). Use another --run-dir, or the same options to "
+                "resume it."
+            )
+    path.write_text(to_json(config))
+    return run_dir

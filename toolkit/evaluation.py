@@ -1,11 +1,13 @@
-"""Evaluation of binary classifiers, and the TF-IDF baseline every
-sentiment run is compared with."""
+"""Evaluation: binary classifiers (with the TF-IDF baseline every
+sentiment run is compared with) and character language models (cross-entropy
+over a whole split, in nats and bits per character)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
+import keras
 import numpy as np
 from sklearn import metrics
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -62,25 +64,91 @@ def char_lm_cross_entropy(
     A stateful copy of `model` reads the split as `batch_size` contiguous
     streams in chunks of `sequence_length`, carrying its state from chunk to
     chunk, so every prediction sees all the text before it in its stream.
-    With `batch_size=1` every character but the first is scored; larger
-    batches drop the tail that does not fill a whole batch (fewer than
-    `batch_size * sequence_length` characters).
+    Every character but the first is scored (the last stream is padded and
+    the padding is not scored). Each stream starts from a zero state, so a
+    larger `batch_size` is faster but gives the first characters of each
+    stream less context; with `batch_size=1` the whole split is one stream.
+
+    Returns:
+        `{"nats": float, "bits": float, "characters": int}`.
     """
-    from toolkit.data.char_lm import tbptt_arrays
     from toolkit.sampling import stateful_copy
 
-    inputs, targets = tbptt_arrays(ids, batch_size, sequence_length)
-    runner = stateful_copy(model, batch_size)
+    return _streamed_cross_entropy(
+        stateful_copy(model, batch_size), ids, batch_size, sequence_length
+    )
+
+
+def _streamed_cross_entropy(runner, ids, batch_size, sequence_length):
+    ids = np.asarray(ids, dtype=np.int32)
+    count = len(ids) - 1
+    if count < 1:
+        raise ValueError("A split needs at least 2 characters to score.")
+    stream_length = -(-count // batch_size)
+    chunks = -(-stream_length // sequence_length)
+
+    def grid(values):
+        # Stream b is values[b * stream_length : (b + 1) * stream_length],
+        # padded at its end to whole chunks.
+        values = np.pad(values, (0, batch_size * stream_length - count))
+        values = values.reshape(batch_size, stream_length)
+        values = np.pad(
+            values, ((0, 0), (0, chunks * sequence_length - stream_length))
+        )
+        return values.reshape(batch_size, chunks, sequence_length).transpose(
+            1, 0, 2
+        )
+
+    inputs, targets = grid(ids[:-1]), grid(ids[1:])
+    scored = grid(np.ones(count, dtype=bool))
+    for layer in runner.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
     total = 0.0
-    for chunk, chunk_targets in zip(inputs, targets, strict=True):
+    for chunk, chunk_targets, chunk_scored in zip(
+        inputs, targets, scored, strict=True
+    ):
         logits = np.asarray(runner.predict_on_batch(chunk), np.float64)
         shifted = logits - logits.max(axis=-1, keepdims=True)
         log_norm = np.log(np.exp(shifted).sum(axis=-1))
         picked = np.take_along_axis(shifted, chunk_targets[..., None], -1)
-        total += float(np.sum(log_norm - picked[..., 0]))
-    count = int(targets.size)
+        total += float(np.sum((log_norm - picked[..., 0])[chunk_scored]))
     nats = total / count
     return {"nats": nats, "bits": nats / np.log(2.0), "characters": count}
+
+
+class CharLMValidation(keras.callbacks.Callback):
+    """After every epoch, score a whole split with `char_lm_cross_entropy`
+    and add `val_loss` (nats per character) and `val_bpc` to the logs, plus
+    `bpc` from the training loss.
+
+    Args:
+        ids: the split, `(n,)` int ids.
+        batch_size, sequence_length: see `char_lm_cross_entropy`.
+    """
+
+    def __init__(self, ids, batch_size: int = 16, sequence_length: int = 256):
+        super().__init__()
+        self.ids = np.asarray(ids)
+        self.batch_size = batch_size
+        self.sequence_length = sequence_length
+        self._runner = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from toolkit.sampling import stateful_copy
+
+        if self._runner is None:
+            self._runner = stateful_copy(self.model, self.batch_size)
+        else:
+            self._runner.set_weights(self.model.get_weights())
+        result = _streamed_cross_entropy(
+            self._runner, self.ids, self.batch_size, self.sequence_length
+        )
+        if logs is not None:
+            if "loss" in logs:
+                logs["bpc"] = logs["loss"] / np.log(2.0)
+            logs["val_loss"] = result["nats"]
+            logs["val_bpc"] = result["bits"]
 
 
 def tfidf_bigram_baseline(

@@ -571,6 +571,57 @@ class DeepRNN(keras.layers.Layer):
         for layer in self.rnn_layers:
             layer.reset_state()
 
+    def _check_steppable(self):
+        if self.bidirectional:
+            raise ValueError(
+                f"{self.name} is bidirectional; a backward layer needs the "
+                "whole sequence, so it cannot be run one step at a time."
+            )
+        if not self.built:
+            raise ValueError(
+                f"{self.name} is not built yet; call it on a batch first."
+            )
+
+    def initial_step_states(self, batch_size):
+        """Zero states for `step`: one list per layer (`[h]` for vanilla,
+        `[h, c]` for LSTM), each tensor `(batch_size, units)`."""
+        self._check_steppable()
+        return [
+            layer.cell.get_initial_state(batch_size)
+            for layer in self.rnn_layers
+        ]
+
+    def step(self, inputs, states):
+        """Run one timestep through the stack at inference (no dropout).
+
+        Feeding a sequence through `step` one timestep at a time gives the
+        same outputs as `call` on the whole sequence, so generation costs
+        one step per new character. Not available for bidirectional stacks.
+
+        Args:
+            inputs: `(batch, features)`, one timestep.
+            states: per-layer state lists, as from `initial_step_states`.
+
+        Returns:
+            `(outputs, new_states)`: the top layer's `(batch, units)` output
+            and the states after this step.
+        """
+        self._check_steppable()
+        if len(states) != len(self.rnn_layers):
+            raise ValueError(
+                f"{self.name} has {len(self.rnn_layers)} layers but got "
+                f"states for {len(states)}."
+            )
+        x = inputs
+        new_states = []
+        for index, layer in enumerate(self.rnn_layers):
+            y, layer_states = layer.cell(x, list(states[index]), training=False)
+            if self._residual_flags[index]:
+                y = ops.add(y, x)
+            new_states.append(list(layer_states))
+            x = y
+        return x, new_states
+
     def get_config(self):
         config = {
             "units": list(self.units),

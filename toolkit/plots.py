@@ -83,3 +83,84 @@ def confusion_matrix(
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def char_lm_curves(
+    history: list[dict], path: str | pathlib.Path, title: str = ""
+) -> pathlib.Path:
+    """A character LM's cross-entropy (nats per character; bits on the
+    right axis) per epoch and against training time, from `history.csv`
+    rows with `loss`, `val_loss` and `train_seconds`."""
+    epochs = [int(row["epoch"]) + 1 for row in history]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, xs, xlabel in (
+        (axes[0], epochs, "epoch"),
+        (
+            axes[1],
+            [row.get("train_seconds", np.nan) for row in history],
+            "training time (s)",
+        ),
+    ):
+        for key, style, label in (
+            ("loss", "o-", "train (running mean over the epoch)"),
+            ("val_loss", "s--", "validation (whole split)"),
+        ):
+            if history and key in history[0]:
+                axis.plot(xs, [row[key] for row in history], style, label=label)
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel("nats per character")
+        _bits_axis(axis)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    axes[0].set_xticks(epochs)
+    figure.suptitle(title)
+    figure.tight_layout()
+    path = pathlib.Path(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def loss_vs_time(
+    curves: dict[str, tuple[list[float], list[float]]],
+    path: str | pathlib.Path,
+    points: dict[str, tuple[float, float]] | None = None,
+    target: float | None = None,
+    title: str = "",
+) -> pathlib.Path:
+    """Validation loss against training time for several runs.
+
+    Args:
+        curves: `{label: (seconds, nats_per_char)}`, drawn as lines.
+        points: `{label: (seconds, nats_per_char)}`, published single
+            results, drawn as markers.
+        target: a horizontal line at this loss.
+    """
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for label, (seconds, losses) in curves.items():
+        axis.plot(seconds, losses, "o-", label=label)
+    for label, (seconds, loss) in (points or {}).items():
+        axis.plot([seconds], [loss], "*", markersize=14, label=label)
+    if target is not None:
+        axis.axhline(
+            target, color="gray", linestyle=":", label=f"target {target}"
+        )
+    axis.set_xlabel("training time (s)")
+    axis.set_ylabel("validation nats per character")
+    _bits_axis(axis)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    axis.set_title(title)
+    figure.tight_layout()
+    path = pathlib.Path(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def _bits_axis(axis) -> None:
+    ln2 = np.log(2.0)
+    secondary = axis.secondary_yaxis(
+        "right", functions=(lambda n: n / ln2, lambda b: b * ln2)
+    )
+    secondary.set_ylabel("bits per character")

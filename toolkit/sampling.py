@@ -7,6 +7,8 @@ costs n steps rather than n^2.
 
 from __future__ import annotations
 
+import pathlib
+
 import keras
 import numpy as np
 
@@ -57,7 +59,7 @@ def stateful_copy(model: keras.Model, batch_size: int = 1) -> keras.Model:
         layer.pop("build_config", None)
         if layer["class_name"] == "InputLayer":
             layer["config"]["batch_shape"] = [batch_size, None]
-        if layer["class_name"] == "DeepRNN":
+        if "stateful" in layer["config"]:  # DeepRNN, keras.layers.LSTM...
             layer["config"]["stateful"] = True
     copy = model.__class__.from_config(config)
     copy.set_weights(model.get_weights())
@@ -95,7 +97,21 @@ def generate(
             f"more, got {length!r}."
         )
     ids = vocabulary.encode(prime)
-    runner = stateful_copy(model)
+    return vocabulary.decode(
+        _generate_ids(
+            stateful_copy(model), ids, length, temperature, top_k, seed
+        )
+    )
+
+
+def _reset(runner: keras.Model) -> None:
+    for layer in runner.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
+
+
+def _generate_ids(runner, ids, length, temperature, top_k, seed) -> list:
+    _reset(runner)
     rng = np.random.default_rng(seed)
     logits = runner.predict_on_batch(ids[None, :])[0, -1]
     generated = []
@@ -103,4 +119,61 @@ def generate(
         next_id = choose(logits, temperature, top_k, rng)
         generated.append(next_id)
         logits = runner.predict_on_batch(np.array([[next_id]]))[0, -1]
-    return vocabulary.decode(generated)
+    return generated
+
+
+class SampleWriter(keras.callbacks.Callback):
+    """After every epoch, write text sampled at a few temperatures to
+    `folder/epoch_XXX.txt` (the same prime and seed every epoch, so the
+    files show how the model improves).
+
+    Args:
+        folder: where the sample files go (created if missing).
+        vocabulary: the model's `CharVocabulary`.
+        prime: the priming text, in the vocabulary.
+        temperatures: one sample per temperature.
+        length: characters per sample.
+        seed: sampling seed.
+    """
+
+    def __init__(
+        self,
+        folder,
+        vocabulary: CharVocabulary,
+        prime: str,
+        temperatures=(0.5, 0.8, 1.0),
+        length: int = 300,
+        seed: int | None = 0,
+    ):
+        super().__init__()
+        self.folder = pathlib.Path(folder)
+        self.vocabulary = vocabulary
+        self.prime_ids = vocabulary.encode(prime)
+        self.prime = prime
+        self.temperatures = tuple(temperatures)
+        self.length = length
+        self.seed = seed
+        self._runner = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._runner is None:
+            self._runner = stateful_copy(self.model)
+        else:
+            self._runner.set_weights(self.model.get_weights())
+        parts = []
+        for temperature in self.temperatures:
+            ids = _generate_ids(
+                self._runner,
+                self.prime_ids,
+                self.length,
+                temperature,
+                None,
+                self.seed,
+            )
+            parts.append(
+                f"--- temperature {temperature:g} ---\n"
+                f"{self.prime}{self.vocabulary.decode(ids)}\n"
+            )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"epoch_{epoch + 1:03d}.txt"
+        path.write_text("\n".join(parts), encoding="utf-8")

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import pathlib
+import time
 from collections.abc import Callable, Sequence
 
 import keras
@@ -44,6 +45,57 @@ class _EpochProgress(keras.callbacks.ProgbarLogger):
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+class TrainingClock(keras.callbacks.Callback):
+    """Counts training time (the batches of every epoch, not validation or
+    callbacks after the last batch), adds the running total to the epoch's
+    logs as `train_seconds`, and stops training once it passes
+    `budget_seconds`.
+
+    Args:
+        start_seconds: time already spent (by the run this one resumes).
+        budget_seconds: stop after this much training time; `None`: never.
+    """
+
+    def __init__(
+        self, start_seconds: float = 0.0, budget_seconds: float | None = None
+    ):
+        super().__init__()
+        self.seconds = float(start_seconds)
+        self.budget_seconds = budget_seconds
+        self.exhausted = False
+        self._epoch_start = self._epoch_base = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_base = self.seconds
+        self._epoch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seconds = (
+            self._epoch_base + time.perf_counter() - self._epoch_start
+        )
+        if self.budget_seconds is not None and (
+            self.seconds >= self.budget_seconds
+        ):
+            self.exhausted = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["train_seconds"] = self.seconds
+
+
+class ResetStatesEachEpoch(keras.callbacks.Callback):
+    """Zero the carried state of every stateful layer when an epoch starts
+    (truncated backpropagation through time restarts its streams)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer in self.model.layers:
+            if getattr(layer, "stateful", False) and hasattr(
+                layer, "reset_state"
+            ):
+                layer.reset_state()
 
 
 def set_seed(seed: int) -> None:
@@ -74,6 +126,48 @@ def make_optimizer(
     return OPTIMIZERS[name](learning_rate=learning_rate, clipnorm=clipnorm)
 
 
+SCHEDULES = ("constant", "cosine")
+
+
+def make_schedule(
+    kind: str,
+    learning_rate: float,
+    total_steps: int,
+    warmup_steps: int = 0,
+    final_fraction: float = 0.0,
+):
+    """A learning rate for `make_optimizer`.
+
+    Args:
+        kind: `"constant"`, or `"cosine"`: a linear warm-up from 0 over
+            `warmup_steps`, then a cosine decay to
+            `final_fraction * learning_rate` at `total_steps`
+            (`keras.optimizers.schedules.CosineDecay`).
+        learning_rate: the peak rate.
+        total_steps: optimizer steps in the whole run.
+    """
+    if kind not in SCHEDULES:
+        raise ValueError(
+            "Received an invalid value for argument `schedule`, expected one "
+            f"of {SCHEDULES}, got {kind!r}."
+        )
+    if kind == "constant":
+        return learning_rate
+    if not 0 <= warmup_steps < total_steps:
+        raise ValueError(
+            f"Received warmup_steps={warmup_steps!r} for a run of "
+            f"{total_steps!r} steps; it must be 0 or more and fewer than the "
+            "total."
+        )
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else learning_rate,
+        decay_steps=total_steps - warmup_steps,
+        alpha=final_fraction,
+        warmup_target=learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
 @dataclasses.dataclass
 class TrainState:
     """What a resumed run needs besides the weights."""
@@ -84,6 +178,7 @@ class TrainState:
     wait: int = 0
     finished: bool = False
     stop_reason: str = ""
+    train_seconds: float = 0.0
 
 
 def _write_atomically(path: pathlib.Path, text: str) -> None:
@@ -169,6 +264,7 @@ def train_with_resume(
     patience: int | None = None,
     verbose: int = 1,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    max_train_seconds: float | None = None,
 ) -> TrainState:
     """Train `model` (compiled) for up to `epochs` epochs, resumably.
 
@@ -176,7 +272,8 @@ def train_with_resume(
         model: a compiled, built model.
         train_data_for_epoch: `epoch -> dataset`; must give the same data in
             the same order for the same epoch (seed it with the epoch).
-        validation_data: evaluated after every epoch.
+        validation_data: evaluated after every epoch, or `None` when a
+            callback adds the `monitor` metric to the epoch's logs.
         run_dir: where `checkpoints/`, `history.csv`, `logs/` (TensorBoard)
             and `train_state.json` go.
         epochs: the total number of epochs, counting resumed ones.
@@ -185,7 +282,12 @@ def train_with_resume(
             as `keras.callbacks.EarlyStopping` counts them (`None`: never
             stop early).
         verbose: passed to `fit` (1 shows a progress bar).
-        callbacks: extra callbacks for every epoch.
+        callbacks: extra callbacks for every epoch. They run before the
+            progress bar and the CSV and TensorBoard loggers, so metrics
+            they add to the logs in `on_epoch_end` are shown and logged.
+        max_train_seconds: stop once this much training time (counted by
+            `TrainingClock` across resumes) has passed; the epoch under way
+            ends early and is validated and saved.
 
     Returns:
         The final `TrainState`. The model holds the best epoch's weights.
@@ -223,12 +325,14 @@ def train_with_resume(
     for epoch in range(state.epochs_done, epochs):
         if state.finished:
             break
+        clock = TrainingClock(state.train_seconds, max_train_seconds)
         epoch_callbacks = [
+            clock,
+            *callbacks,
             _EpochProgress(epochs),
             keras.callbacks.TerminateOnNaN(),
             keras.callbacks.CSVLogger(run_dir / "history.csv", append=True),
             keras.callbacks.TensorBoard(run_dir / "logs"),
-            *callbacks,
         ]
         history = model.fit(
             train_data_for_epoch(epoch),
@@ -257,7 +361,18 @@ def train_with_resume(
         else:
             state.wait += 1
         state.epochs_done = epoch + 1
-        if patience is not None and state.wait >= max(patience, 1):
+        state.train_seconds = clock.seconds
+        if clock.exhausted:
+            state.finished = True
+            state.stop_reason = (
+                f"time budget: {clock.seconds:.0f} s of training "
+                f"(max_train_seconds={max_train_seconds:g})"
+            )
+        if (
+            not state.finished
+            and patience is not None
+            and state.wait >= max(patience, 1)
+        ):
             state.finished = True
             state.stop_reason = (
                 f"early stop: no {monitor} improvement for {state.wait} epochs"

@@ -28,6 +28,7 @@ from toolkit.data.pipelines import (
 )
 from toolkit.data.shakespeare import load_shakespeare
 from toolkit.data.text8 import TEXT8_VOCABULARY, load_text8, normalize_text8
+from toolkit.data.text_corpus import imdb_unsup_text8, load_text_corpus
 
 __all__ = [
     "TEXT8_VOCABULARY",
@@ -37,9 +38,11 @@ __all__ = [
     "DataNotFoundError",
     "ImdbData",
     "TextSplit",
+    "imdb_unsup_text8",
     "load_imdb",
     "load_shakespeare",
     "load_text8",
+    "load_text_corpus",
     "make_vectorizer",
     "normalize_text8",
     "resolve_data_dir",

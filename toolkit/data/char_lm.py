@@ -140,14 +140,61 @@ def tbptt_arrays(
 
 
 def tbptt_dataset(
-    ids: np.ndarray, batch_size: int, sequence_length: int
+    ids: np.ndarray,
+    batch_size: int,
+    sequence_length: int,
+    offset: int = 0,
+    first_batch: int = 0,
+    num_batches: int | None = None,
 ) -> tf.data.Dataset:
     """Consecutive TBPTT batches of `(inputs, targets)`, each
     `(batch_size, sequence_length)` int32, in stream order (never shuffle
-    it)."""
-    inputs, targets = tbptt_arrays(ids, batch_size, sequence_length)
-    return tf.data.Dataset.from_tensor_slices((inputs, targets)).prefetch(
-        tf.data.AUTOTUNE
+    it): the same batches as `tbptt_arrays(ids[offset:], ...)`.
+
+    Args:
+        ids: the split, `(n,)` int ids; held once in memory (batches are
+            gathered from it, not copied out in advance).
+        offset: skip this many characters first (a different offset each
+            epoch varies where the windows fall).
+        first_batch, num_batches: yield `num_batches` batches starting at
+            batch `first_batch` and wrapping round at the end of the streams
+            (default: all of them from the start), so epochs shorter than a
+            whole pass can take turns through a large corpus.
+    """
+    batch_size = _checks.check_positive_int("batch_size", batch_size)
+    sequence_length = _checks.check_positive_int(
+        "sequence_length", sequence_length
+    )
+    ids = np.asarray(ids, dtype=np.int32)[offset:]
+    row_length = (len(ids) - 1) // batch_size
+    total = row_length // sequence_length
+    if total == 0:
+        raise ValueError(
+            f"A split of {len(ids):,} characters is too short for "
+            f"batch_size={batch_size} x sequence_length={sequence_length} "
+            "(it needs at least batch_size * sequence_length + 1)."
+        )
+    count = total if num_batches is None else num_batches
+    count = _checks.check_positive_int("num_batches", count)
+    stream = tf.constant(ids)
+    # starts[b, t]: where row b's character t of batch 0 sits in `ids`.
+    starts = tf.constant(
+        np.arange(batch_size)[:, None] * row_length
+        + np.arange(sequence_length)[None, :],
+        dtype=tf.int64,
+    )
+
+    def batch(index):
+        positions = starts + (index % total) * sequence_length
+        return (
+            tf.gather(stream, positions),
+            tf.gather(stream, positions + 1),
+        )
+
+    return (
+        tf.data.Dataset.range(first_batch, first_batch + count)
+        .map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
     )
 
 

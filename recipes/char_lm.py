@@ -1,0 +1,306 @@
+"""Character language models (Tiny Shakespeare, text8, any text file):
+train with truncated backprop through time, score in bits per character,
+sample, export.
+
+    python recipes/char_lm.py --data-dir=../shared/data
+    python recipes/char_lm.py --preset=smoke --data-dir=../shared/data
+    python recipes/char_lm.py --preset=text8 --data-dir=/data
+    python recipes/char_lm.py --preset=text8-cpu --corpus=imdb-unsup
+    python recipes/char_lm.py --corpus=my_book.txt --run-dir=runs/book
+    python recipes/char_lm.py --help
+
+Presets: shakespeare (the default; 2 CPU cores, about two minutes of
+training), text8 (one GPU), text8-cpu, smoke.
+
+Writes to `--run-dir`: config.json, vocabulary.json, checkpoints/,
+history.csv (loss and bits per character per epoch, training seconds),
+logs/ (TensorBoard), samples/epoch_XXX.txt, metrics.json,
+learning_curves.png, saved_model/ (`generate` and `next_char_probs`
+signatures) and model.keras. Run the same command again after an
+interruption to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import platform
+import sys
+import time
+
+if __package__ in (None, ""):  # `python recipes/char_lm.py`
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from recipes.configs.char_lm import (  # noqa: E402
+    DEFAULT_PRESET,
+    PRESETS,
+    CharLmConfig,
+)
+from toolkit import config as config_lib  # noqa: E402
+
+
+def load_corpus(config: CharLmConfig):
+    """The `CharCorpus` that `config.corpus` names."""
+    from toolkit import data
+
+    if config.corpus == "shakespeare":
+        corpus = data.load_shakespeare(data_dir=config.data_dir)
+        if config.max_chars is not None:
+            raise config_lib.ConfigError(
+                "Option `--max-chars` applies to text8 and text files, not "
+                "to Tiny Shakespeare."
+            )
+        return corpus
+    if config.corpus == "text8":
+        return data.load_text8(
+            data_dir=config.data_dir,
+            max_chars=config.max_chars,
+            strict=config.strict_data,
+        )
+    if config.corpus == "imdb-unsup":
+        return data.imdb_unsup_text8(
+            data_dir=config.data_dir,
+            max_chars=config.max_chars,
+            strict=config.strict_data,
+        )
+    return data.load_text_corpus(
+        config.corpus, config.text8_format, max_chars=config.max_chars
+    )
+
+
+def build_model(config: CharLmConfig, vocab_size: int, training: bool):
+    """The config's character LM: stateful with a fixed batch when it
+    trains with stateful batches, else stateless with any batch size."""
+    from toolkit import models
+
+    stateful = training and config.batching == "stateful"
+    return models.build_char_lm(
+        vocab_size=vocab_size,
+        embedding_dim=config.embedding_dim,
+        cell=config.cell,
+        units=[config.units] * config.layers,
+        dropout=config.dropout,
+        residual=config.residual,
+        stateful=stateful,
+        batch_size=config.batch_size if stateful else None,
+        seed=config.seed,
+    )
+
+
+def train_and_evaluate(config: CharLmConfig) -> dict:
+    """The whole recipe; returns what it writes to metrics.json."""
+    import keras
+    import numpy as np
+
+    from toolkit import data, evaluation, export, plots, training
+    from toolkit.data.char_lm import CharVocabulary
+    from toolkit.sampling import SampleWriter
+
+    start = time.perf_counter()
+    run_dir = config_lib.prepare_run_dir(config, config.run_dir)
+    training.set_seed(config.seed)
+    log = print if config.verbose else (lambda *a, **k: None)
+
+    corpus = load_corpus(config)
+    vocabulary = corpus.vocabulary
+    vocabulary_path = run_dir / "vocabulary.json"
+    if vocabulary_path.exists():
+        saved = CharVocabulary.from_json(vocabulary_path.read_text())
+        if saved != vocabulary:
+            raise config_lib.ConfigError(
+                f"{run_dir} holds a run on a corpus with another vocabulary; "
+                "use another --run-dir."
+            )
+    vocabulary_path.write_text(vocabulary.to_json())
+    sizes = ", ".join(f"{k} {len(v):,}" for k, v in corpus.splits.items())
+    log(
+        f"Corpus {corpus.name}: {len(vocabulary)} characters; {sizes} "
+        f"characters ({corpus.metadata['source']})"
+    )
+    train_ids = corpus.splits["train"]
+    validation_ids = corpus.splits["validation"]
+    stateful = config.batching == "stateful"
+
+    B, T = config.batch_size, config.sequence_length
+    if stateful:
+        full_pass = ((len(train_ids) - T) // B) // T
+    else:
+        full_pass = -(-((len(train_ids) - 1) // T) // B)
+    if full_pass < 1:
+        raise config_lib.ConfigError(
+            f"The training split ({len(train_ids):,} characters) is too short "
+            f"for batch_size={B} x sequence_length={T}; lower them."
+        )
+    steps_per_epoch = config.steps_per_epoch or full_pass
+
+    def train_data_for_epoch(epoch: int):
+        rng = np.random.default_rng([config.seed, epoch])
+        if stateful:
+            return data.tbptt_dataset(
+                train_ids,
+                B,
+                T,
+                offset=int(rng.integers(T)),
+                first_batch=epoch * steps_per_epoch,
+                num_batches=steps_per_epoch,
+            )
+        return (
+            data.window_dataset(train_ids, B, T, seed=int(rng.integers(2**31)))
+            .repeat()
+            .take(steps_per_epoch)
+        )
+
+    model = build_model(config, len(vocabulary), training=True)
+    total_steps = config.epochs * steps_per_epoch
+    learning_rate = training.make_schedule(
+        config.schedule,
+        config.learning_rate,
+        total_steps,
+        min(config.warmup_steps, total_steps - 1),
+        config.final_lr_fraction,
+    )
+    model.compile(
+        optimizer=training.make_optimizer(
+            config.optimizer, learning_rate, config.clipnorm
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=config.jit_compile,
+    )
+    model(np.zeros((B if stateful else 1, 1), dtype="int32"))  # build
+    log(
+        f"Model: {model.count_params():,} parameters; {steps_per_epoch:,} "
+        f"steps of {B}x{T} characters per epoch, {config.batching} batches"
+    )
+
+    prime = config.sample_prime or vocabulary.decode(validation_ids[:32])
+    callbacks = [
+        evaluation.CharLMValidation(
+            validation_ids, config.eval_batch_size, config.eval_sequence_length
+        ),
+        SampleWriter(
+            run_dir / "samples",
+            vocabulary,
+            prime,
+            config.sample_temperatures,
+            config.sample_length,
+            seed=config.seed,
+        ),
+    ]
+    if stateful:
+        callbacks.insert(0, training.ResetStatesEachEpoch())
+    state = training.train_with_resume(
+        model,
+        train_data_for_epoch,
+        None,
+        run_dir,
+        epochs=config.epochs,
+        patience=config.patience,
+        verbose=config.verbose,
+        callbacks=callbacks,
+        max_train_seconds=config.max_train_seconds,
+    )
+
+    # Whole splits, with the best epoch's weights; test only once, here.
+    def score(name):
+        result = evaluation.char_lm_cross_entropy(
+            model,
+            corpus.splits[name],
+            config.eval_batch_size,
+            config.eval_sequence_length,
+        )
+        log(
+            f"{name}: {result['nats']:.4f} nats/char, "
+            f"{result['bits']:.4f} bits/char over {result['characters']:,} "
+            "characters"
+        )
+        return result
+
+    results = {
+        "corpus": corpus.metadata,
+        "validation": score("validation"),
+        "best_epoch": state.best_epoch + 1,
+        "epochs_run": state.epochs_done,
+        "stop_reason": state.stop_reason,
+        "train_seconds": state.train_seconds,
+        "parameters": int(model.count_params()),
+    }
+    if "test" in corpus.splits:
+        results["test"] = score("test")
+    history = training.read_history(run_dir)
+    plots.char_lm_curves(
+        history,
+        run_dir / "learning_curves.png",
+        title=f"{corpus.name}: {config.layers}-layer {config.cell}, "
+        f"{config.units} units",
+    )
+    if config.export:
+        # Stateless, any batch size: what users load and serve.
+        inference = build_model(config, len(vocabulary), training=False)
+        inference.set_weights(model.get_weights())
+        export.export_char_lm(inference, vocabulary, run_dir / "saved_model")
+        inference.save(run_dir / "model.keras")
+    results["samples"] = str(run_dir / "samples")
+    results["seconds"] = {"total": time.perf_counter() - start}
+    results["hardware"] = {
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpus": os.cpu_count(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def summary(results: dict) -> str:
+    validation = results["validation"]
+    lines = [
+        f"Validation: {validation['nats']:.4f} nats/char "
+        f"({validation['bits']:.4f} bits/char) over "
+        f"{validation['characters']:,} characters; best epoch "
+        f"{results['best_epoch']} of {results['epochs_run']}, "
+        f"{results['train_seconds']:.0f} s of training "
+        f"({results['stop_reason']})."
+    ]
+    if "test" in results:
+        test = results["test"]
+        lines.append(
+            f"Test: {test['nats']:.4f} nats/char ({test['bits']:.4f} "
+            f"bits/char) over {test['characters']:,} characters."
+        )
+    lines.append(f"Samples: {results['samples']}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "-h" in argv or "--help" in argv:
+        print(__doc__)
+        print("Options (--key=value; --preset=" + "|".join(PRESETS) + "):")
+        print(config_lib.describe(CharLmConfig))
+        return 0
+    try:
+        preset, config = config_lib.parse_config(PRESETS, argv, DEFAULT_PRESET)
+    except config_lib.ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if config.verbose:
+        print(f"Preset {preset!r}; run folder {config.run_dir}")
+    from toolkit.data import CorruptDataError, DataNotFoundError
+    from toolkit.training import NonFiniteLossError
+
+    try:
+        results = train_and_evaluate(config)
+    except config_lib.ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (DataNotFoundError, CorruptDataError, NonFiniteLossError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Print text sampled from a trained character LM.
+
+    python recipes/sample.py --run-dir=runs/shakespeare --prime="ROMEO:"
+    python recipes/sample.py --saved-model=runs/shakespeare/saved_model \
+        --length=500 --temperature=0.8 --seed=7
+
+From a run folder it loads config.json, vocabulary.json and the best
+checkpoint (or `--checkpoint`) and samples with `toolkit.sampling`
+(temperature, top-k). From a SavedModel it calls the exported `generate`
+signature, which needs TensorFlow only (no top-k there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+if __package__ in (None, ""):  # `python recipes/sample.py`
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description="Sample text from a trained character language model."
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run-dir", help="a recipes/char_lm.py run folder")
+    source.add_argument("--saved-model", help="an exported SavedModel")
+    parser.add_argument(
+        "--checkpoint",
+        help="weights file in the run folder (default: checkpoints/"
+        "best.weights.h5)",
+    )
+    parser.add_argument(
+        "--prime", default="\n", help="text to start from (default: newline)"
+    )
+    parser.add_argument("--length", type=int, default=500)
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def from_run_dir(args) -> str:
+    from recipes.char_lm import build_model
+    from recipes.configs.char_lm import CharLmConfig
+    from toolkit import config as config_lib
+    from toolkit.data.char_lm import CharVocabulary
+    from toolkit.sampling import generate
+
+    run_dir = pathlib.Path(args.run_dir)
+    needed = [run_dir / "config.json", run_dir / "vocabulary.json"]
+    checkpoint = pathlib.Path(
+        args.checkpoint or run_dir / "checkpoints" / "best.weights.h5"
+    )
+    missing = [str(p) for p in needed + [checkpoint] if not p.exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"Missing {', '.join(missing)}: is {run_dir} a char_lm run "
+            "folder with at least one finished epoch?"
+        )
+    config = config_lib.from_json(CharLmConfig, needed[0].read_text())
+    vocabulary = CharVocabulary.from_json(needed[1].read_text())
+    model = build_model(config, len(vocabulary), training=False)
+    model.load_weights(checkpoint, skip_mismatch=False)
+    return generate(
+        model,
+        vocabulary,
+        args.prime,
+        args.length,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
+    )
+
+
+def from_saved_model(args) -> str:
+    import tensorflow as tf
+
+    if args.top_k is not None:
+        raise ValueError(
+            "The exported `generate` signature has no top-k; drop --top-k or "
+            "sample from the run folder (--run-dir)."
+        )
+    path = pathlib.Path(args.saved_model)
+    if not (path / "saved_model.pb").exists():
+        raise FileNotFoundError(f"No SavedModel at {path}.")
+    exported = tf.saved_model.load(str(path))
+    try:
+        text = exported.generate(
+            tf.constant(args.prime),
+            tf.constant(args.length, tf.int32),
+            tf.constant(args.temperature, tf.float32),
+            tf.constant(args.seed, tf.int64),
+        )
+    except tf.errors.InvalidArgumentError as error:
+        raise ValueError(_assertion_text(error.message)) from None
+    return text.numpy().decode("utf-8")
+
+
+def _assertion_text(message: str) -> str:
+    """The text of a failed `tf.debugging.Assert` in a graph error."""
+    for line in message.splitlines():
+        if "assertion failed:" in line:
+            text = line.split("assertion failed:", 1)[1].strip()
+            return text.replace("] [", " ").strip("[]").replace("\\'", "'")
+    return message
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        text = from_run_dir(args) if args.run_dir else from_saved_model(args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(args.prime + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
