@@ -26,6 +26,7 @@ char_lm_cpu_race.png. A benchmark, not a test: times depend on the machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -94,15 +95,13 @@ def main(argv=None) -> int:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    config = PRESETS["shakespeare"].__class__(
-        **{
-            **PRESETS["shakespeare"].__dict__,
-            "data_dir": args.data_dir,
-            "run_dir": str(out / "shakespeare_run"),
-            "max_train_seconds": args.budget,
-            "export": False,
-            "verbose": 2,
-        }
+    config = dataclasses.replace(
+        PRESETS["shakespeare"],
+        data_dir=args.data_dir,
+        run_dir=str(out / "shakespeare_run"),
+        max_train_seconds=args.budget,
+        export=False,
+        verbose=2,
     )
     results = char_lm.train_and_evaluate(config)
     history = training.read_history(config.run_dir)

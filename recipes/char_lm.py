@@ -137,12 +137,16 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
     def train_data_for_epoch(epoch: int):
         rng = np.random.default_rng([config.seed, epoch])
         if stateful:
+            # A whole pass starts each epoch at the streams' beginning;
+            # shorter epochs take turns through them.
             return data.tbptt_dataset(
                 train_ids,
                 B,
                 T,
                 offset=int(rng.integers(T)),
-                first_batch=epoch * steps_per_epoch,
+                first_batch=epoch * steps_per_epoch
+                if config.steps_per_epoch
+                else 0,
                 num_batches=steps_per_epoch,
             )
         return (

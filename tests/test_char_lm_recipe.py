@@ -13,6 +13,8 @@ import pytest
 from data_fixtures import write_imdb_archive
 from helpers import run_python
 from recipes import char_lm, sample
+from recipes.configs.char_lm import CharLmConfig
+from toolkit import config as config_lib
 from toolkit import training
 from toolkit.data import TEXT8_VOCABULARY, imdb_unsup_text8, normalize_text8
 
@@ -179,14 +181,10 @@ def test_sample_in_process_matches_the_library(text8_run, capsys):
         == 0
     )
     printed = capsys.readouterr().out.rstrip("\n")
-    model = char_lm.build_model(
-        char_lm.PRESETS["smoke"].__class__(
-            **json.loads((text8_run / "config.json").read_text())
-            | {"sample_temperatures": (0.5, 0.8, 1.0)}
-        ),
-        27,
-        training=False,
+    config = config_lib.from_json(
+        CharLmConfig, (text8_run / "config.json").read_text()
     )
+    model = char_lm.build_model(config, 27, training=False)
     model.load_weights(text8_run / "checkpoints" / "best.weights.h5")
     vocabulary = CharVocabulary.from_json(
         (text8_run / "vocabulary.json").read_text()

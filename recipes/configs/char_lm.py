@@ -133,6 +133,18 @@ PRESETS = {
     "shakespeare": CharLmConfig(
         max_train_seconds=130.0, run_dir="runs/shakespeare"
     ),
+    # Tiny Shakespeare, larger and regularised: about 30 minutes on 2 CPU
+    # cores (a few on a GPU).
+    "shakespeare-large": CharLmConfig(
+        embedding_dim=128,
+        units=512,
+        dropout=0.2,
+        sequence_length=128,
+        learning_rate=4e-3,
+        warmup_steps=100,
+        epochs=12,
+        run_dir="runs/shakespeare_large",
+    ),
     # The standard text8 task (90M/5M/5M characters), sized for one GPU.
     "text8": CharLmConfig(
         corpus="text8",
