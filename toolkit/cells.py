@@ -392,14 +392,19 @@ class LSTMCell(_DenseRecurrentCell):
         return self.bias_initializer
 
     def _gates_to_state(self, z, states):
-        c_tm1 = states[1]
+        c, o = self.cell_state_and_output_gate(z, states[1])
+        h = o * self.activation(c)
+        return h, [h, c]
+
+    def cell_state_and_output_gate(self, z, c_tm1):
+        """`(c_t, o_t)` from the pre-activations `z` `(batch, 4 units)` and
+        `c_{t-1}`; then `h_t = o_t * activation(c_t)`. Split out so that
+        `toolkit.diagnostics` can reach c_t before it makes h_t."""
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
         c = f * c_tm1 + i * self.activation(z_g)
-        o = self.recurrent_activation(z_o)
-        h = o * self.activation(c)
-        return h, [h, c]
+        return c, self.recurrent_activation(z_o)
 
     def get_config(self):
         config = {
