@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from toolkit import LSTM, DeepRNN, VanillaRNN, diagnostics
+from toolkit import LSTM, DeepRNN, VanillaRNN, diagnostics, training
 
 
 def last_step_loss(direction):
@@ -124,3 +124,67 @@ def test_unsupported_layers_are_clear_errors():
         )
     with pytest.raises(ValueError, match="positive float"):
         diagnostics.scale_recurrent_kernel(VanillaRNN(2), 0.0)
+
+
+def clip_model(clipnorm):
+    inputs = keras.Input((6, 2))
+    rnn = VanillaRNN(8, name="rnn")
+    model = keras.Model(inputs, keras.layers.Dense(1)(rnn(inputs)))
+    model.compile(
+        optimizer=training.make_optimizer(
+            "sgd", 0.1, clipnorm, track_gradients=True
+        ),
+        loss="mse",
+    )
+    return model, rnn
+
+
+@pytest.mark.parametrize("clipnorm", [1e-3, 1e3])
+def test_logged_clip_flag_agrees_with_a_manual_norm_computation(
+    rng, tmp_path, clipnorm
+):
+    model, rnn = clip_model(clipnorm)
+    x = rng.standard_normal((16, 6, 2)).astype("float32")
+    y = rng.standard_normal((16, 1)).astype("float32") * 3
+    with tf.GradientTape() as tape:
+        loss = keras.losses.mean_squared_error(y, model(x))
+        loss = tf.reduce_mean(loss)
+    grads = tape.gradient(loss, model.trainable_variables)
+    norms = np.array([float(tf.norm(g)) for g in grads])
+    logger = diagnostics.GradientFlowLogger(
+        tmp_path / "flow.csv",
+        every=1,
+        layer=rnn,
+        probe=(x, lambda outputs: tf.reduce_sum(outputs)),
+    )
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[logger])
+    (row,) = logger.rows
+    assert row["clip_fired"] == float(np.any(norms > clipnorm))
+    np.testing.assert_allclose(
+        row["gradient_norm"], np.linalg.norm(norms), rtol=1e-5
+    )
+    assert row["clipped_fraction"] == row["clip_fired"]
+    assert row["sv_layer0"] > 0 and row["first_last_ratio"] >= 0
+    header = (tmp_path / "flow.csv").read_text().splitlines()[0]
+    assert header.startswith("step,gradient_norm,clip_fired")
+
+
+def test_clipped_fraction_counts_steps_and_untracked_optimizers_are_refused(
+    rng, tmp_path
+):
+    model, _ = clip_model(1e-3)
+    x = rng.standard_normal((32, 6, 2)).astype("float32")
+    y = np.ones((32, 1), "float32") * 5
+    logger = diagnostics.GradientFlowLogger(tmp_path / "f.csv", every=2)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[logger])
+    assert [row["step"] for row in logger.rows] == [2, 4]
+    assert logger.rows[-1]["clipped_fraction"] == 1.0
+    plain = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    plain.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="track_gradients=True"):
+        plain.fit(
+            np.zeros((4, 2)),
+            np.zeros((4, 1)),
+            verbose=0,
+            callbacks=[diagnostics.GradientFlowLogger(tmp_path / "g.csv")],
+        )

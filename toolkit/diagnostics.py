@@ -15,6 +15,10 @@ speed.
 
 from __future__ import annotations
 
+import csv
+import pathlib
+
+import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
@@ -164,3 +168,95 @@ def scale_recurrent_kernel(layer, largest_singular_value: float) -> None:
         lay.cell.recurrent_kernel.assign(
             kernel * (largest_singular_value / current)
         )
+
+
+class GradientFlowLogger(keras.callbacks.Callback):
+    """Every `every` training steps, log gradient and clipping statistics
+    to `csv_path` (and TensorBoard scalars to `log_dir`, if given).
+
+    Columns: `step`; `gradient_norm` (global norm of the last step's
+    gradients, before clipping); `clip_fired` (0/1, last step);
+    `clipped_fraction` (steps clipped so far / steps); `sv_<layer>` (largest
+    singular value of each recurrent kernel); and, with `probe`,
+    `first_last_ratio`: ||dL/dh_1|| / ||dL/dh_T|| of the bottom layer.
+
+    The model must be compiled with an optimizer from
+    `training.make_optimizer(..., track_gradients=True)`.
+
+    Args:
+        csv_path: the CSV file (appended to; a header is written once).
+        every: log every this many optimizer steps.
+        layer: the model's toolkit recurrent layer or `DeepRNN`, for the
+            singular values and the probe.
+        probe: optional `(inputs, loss_fn)` for
+            `gradient_norms_through_time(layer, inputs, loss_fn)`.
+        log_dir: TensorBoard folder.
+    """
+
+    def __init__(
+        self, csv_path, every=10, layer=None, probe=None, log_dir=None
+    ):
+        super().__init__()
+        if every < 1:
+            raise ValueError(
+                "Received an invalid value for argument `every`, expected a "
+                f"positive integer, got {every!r}."
+            )
+        self.csv_path = pathlib.Path(csv_path)
+        self.every = int(every)
+        self.layer = layer
+        self.probe = probe
+        self.log_dir = log_dir
+        self._writer = None
+        self.rows: list[dict] = []
+
+    def on_train_begin(self, logs=None):
+        from toolkit.training import GradientStatsMixin
+
+        if not isinstance(self.model.optimizer, GradientStatsMixin):
+            raise ValueError(
+                "GradientFlowLogger needs an optimizer that records its "
+                "gradients: compile with toolkit.training.make_optimizer("
+                "..., track_gradients=True)."
+            )
+        if self.log_dir is not None and self._writer is None:
+            self._writer = tf.summary.create_file_writer(str(self.log_dir))
+
+    def on_train_batch_end(self, batch, logs=None):
+        optimizer = self.model.optimizer
+        step = int(optimizer.iterations.numpy())
+        if step % self.every:
+            return
+        row = {
+            "step": step,
+            "gradient_norm": float(optimizer.gradient_norm.numpy()),
+            "clip_fired": float(optimizer.clip_fired.numpy()),
+            "clipped_fraction": float(optimizer.clipped_steps.numpy())
+            / max(step, 1),
+        }
+        if self.layer is not None:
+            for index, values in enumerate(
+                recurrent_singular_values(self.layer)
+            ):
+                row[f"sv_layer{index}"] = values["W_h"]
+            if self.probe is not None:
+                norms = gradient_norms_through_time(self.layer, *self.probe)
+                bottom = norms["h"][0]
+                row["first_last_ratio"] = float(
+                    bottom[0] / max(bottom[-1], 1e-30)
+                )
+        self._write(row)
+
+    def _write(self, row):
+        self.rows.append(row)
+        new = not self.csv_path.exists()
+        with open(self.csv_path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if self._writer is not None:
+            with self._writer.as_default(step=row["step"]):
+                for key, value in row.items():
+                    if key != "step":
+                        tf.summary.scalar(f"gradient_flow/{key}", value)

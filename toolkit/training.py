@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
+from keras import ops
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -103,15 +104,57 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+class GradientStatsMixin:
+    """Records, at every optimizer step, the gradients' global norm before
+    clipping and whether clipping changed them, in optimizer variables:
+    `gradient_norm` (last step), `clip_fired` (last step, 0 or 1) and
+    `clipped_steps` (running count). Read by `GradientFlowLogger`.
+
+    Keras's `clipnorm` clips each variable's gradient to that norm
+    separately, so clipping fires when any one gradient is longer than
+    `clipnorm` (`global_clipnorm` compares the global norm instead).
+    """
+
+    def build(self, variables):
+        super().build(variables)
+        self.gradient_norm = self.add_variable((), name="gradient_norm")
+        self.clip_fired = self.add_variable((), name="clip_fired")
+        self.clipped_steps = self.add_variable((), name="clipped_steps")
+
+    def _clip_gradients(self, grads):
+        present = [g for g in grads if g is not None]
+        norms = ops.stack([ops.sqrt(ops.sum(ops.square(g))) for g in present])
+        global_norm = ops.sqrt(ops.sum(ops.square(norms)))
+        if self.clipnorm:
+            fired = ops.any(norms > self.clipnorm)
+        elif self.global_clipnorm:
+            fired = global_norm > self.global_clipnorm
+        elif self.clipvalue:
+            fired = ops.any(
+                ops.stack([ops.max(ops.abs(g)) for g in present])
+                > self.clipvalue
+            )
+        else:
+            fired = ops.convert_to_tensor(False)
+        fired = ops.cast(fired, "float32")
+        self.gradient_norm.assign(ops.cast(global_norm, "float32"))
+        self.clip_fired.assign(fired)
+        self.clipped_steps.assign_add(fired)
+        return super()._clip_gradients(grads)
+
+
 def make_optimizer(
-    name: str, learning_rate, clipnorm: float
+    name: str, learning_rate, clipnorm: float, track_gradients: bool = False
 ) -> keras.optimizers.Optimizer:
-    """An optimizer that always clips the global gradient norm.
+    """An optimizer that always clips gradients (Keras's `clipnorm`: each
+    variable's gradient to at most that norm).
 
     Args:
         name: `"adam"`, `"adamw"`, `"sgd"` or `"rmsprop"`.
         learning_rate: a float or a `keras.optimizers.schedules` schedule.
         clipnorm: largest allowed gradient norm; must be positive.
+        track_gradients: record gradient norms and clipping events
+            (`GradientStatsMixin`) for `GradientFlowLogger`.
     """
     if name not in OPTIMIZERS:
         raise ValueError(
@@ -123,7 +166,20 @@ def make_optimizer(
             "Received an invalid value for argument `clipnorm`, expected a "
             f"positive float (clipping is always on), got {clipnorm!r}."
         )
-    return OPTIMIZERS[name](learning_rate=learning_rate, clipnorm=clipnorm)
+    optimizer_class = OPTIMIZERS[name]
+    if track_gradients:
+        optimizer_class = _TRACKED.setdefault(
+            name,
+            type(
+                f"Tracked{optimizer_class.__name__}",
+                (GradientStatsMixin, optimizer_class),
+                {},
+            ),
+        )
+    return optimizer_class(learning_rate=learning_rate, clipnorm=clipnorm)
+
+
+_TRACKED: dict[str, type] = {}
 
 
 SCHEDULES = ("constant", "cosine")
