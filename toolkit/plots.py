@@ -164,3 +164,61 @@ def _bits_axis(axis) -> None:
         "right", functions=(lambda n: n / ln2, lambda b: b * ln2)
     )
     secondary.set_ylabel("bits per character")
+
+
+def gradient_norms_through_time(
+    curves: dict[str, np.ndarray], path: str | pathlib.Path, title: str = ""
+) -> pathlib.Path:
+    """||dL/dh_t|| (or dL/dc_t) against timestep t, log scale, one line per
+    model: `{label: (timesteps,) norms}`. Zeros (underflow) are left out."""
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for label, norms in curves.items():
+        norms = np.asarray(norms, dtype=np.float64)
+        steps = np.arange(1, norms.size + 1)
+        keep = norms > 0
+        axis.semilogy(steps[keep], norms[keep], label=label)
+    axis.set_xlabel("timestep t (the loss is at the last one)")
+    axis.set_ylabel("gradient norm")
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize=8)
+    axis.set_title(title)
+    figure.tight_layout()
+    path = pathlib.Path(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def loss_curves(
+    curves: dict[str, list[float]],
+    path: str | pathlib.Path,
+    baseline: float | None = None,
+    title: str = "",
+    ylabel: str = "training loss",
+) -> pathlib.Path:
+    """Loss per step for several runs (log scale), smoothed over 25 steps;
+    non-finite values end a curve; `baseline` is a horizontal line."""
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for label, values in curves.items():
+        values = np.asarray(values, dtype=np.float64)
+        finite = np.isfinite(values)
+        end = values.size if finite.all() else int(np.argmin(finite))
+        window = min(25, max(end, 1))
+        smooth = np.convolve(values[:end], np.ones(window) / window, "valid")
+        axis.semilogy(
+            np.arange(window, window + smooth.size), smooth, label=label
+        )
+    if baseline is not None:
+        axis.axhline(
+            baseline, color="gray", linestyle=":", label="predict the mean"
+        )
+    axis.set_xlabel("training step")
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize=8)
+    axis.set_title(title)
+    figure.tight_layout()
+    path = pathlib.Path(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

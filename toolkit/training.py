@@ -182,6 +182,20 @@ def make_optimizer(
 _TRACKED: dict[str, type] = {}
 
 
+def tracked_optimizer(
+    name: str, learning_rate, clipnorm: float | None
+) -> keras.optimizers.Optimizer:
+    """An optimizer that records gradient norms (`GradientStatsMixin`),
+    with `clipnorm`, or without clipping when it is `None`: for
+    experiments that show what clipping prevents. Train real models with
+    `make_optimizer`."""
+    if clipnorm is not None:
+        return make_optimizer(name, learning_rate, clipnorm, True)
+    optimizer = make_optimizer(name, learning_rate, 1.0, True)
+    optimizer.clipnorm = None
+    return optimizer
+
+
 SCHEDULES = ("constant", "cosine")
 
 

@@ -1,0 +1,77 @@
+"""Presets for `recipes/gradient_flow.py`; every field is a `--key=value`
+option."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from toolkit.config import require
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientFlowConfig:
+    # Gradient norms at initialisation over `scaling_timesteps` steps.
+    scaling_timesteps: int = 200
+    scaling_units: int = 64
+    singular_values: tuple[float, ...] = (0.5, 0.9, 1.0, 1.1, 1.5)
+    forget_biases: tuple[float, ...] = (0.0, 1.0)
+    # The adding problem: equal parameter budgets (about 4,400 each).
+    adding_timesteps: tuple[int, ...] = (50, 100, 200)
+    lstm_units: int = 32
+    vanilla_units: int = 64
+    adding_steps: int = 1200  # Adam steps of batch 64, fresh data
+    lstm_learning_rate: float = 1e-2
+    vanilla_learning_rate: float = 1e-3
+    clipnorm: float = 1.0
+    unclipped_variants: bool = False  # also train every model unclipped
+    # Clipping: a vanilla RNN with large recurrent weights, plain SGD.
+    clip_seeds: int = 3
+    clip_singular_value: float = 3.0
+    clip_learning_rate: float = 0.05
+    clip_steps: int = 300
+    clip_timesteps: int = 50
+    seed: int = 0
+    run_dir: str = "runs/gradient_flow"
+
+    def validate(self) -> None:
+        for key in (
+            "scaling_timesteps",
+            "scaling_units",
+            "lstm_units",
+            "vanilla_units",
+            "adding_steps",
+            "clip_seeds",
+            "clip_steps",
+            "clip_timesteps",
+        ):
+            value = getattr(self, key)
+            require(value > 0, key, "a positive integer", value)
+        require(
+            all(t >= 2 for t in self.adding_timesteps)
+            and self.adding_timesteps,
+            "adding_timesteps",
+            "integers of 2 or more",
+            self.adding_timesteps,
+        )
+        require(
+            all(v > 0 for v in self.singular_values),
+            "singular_values",
+            "positive",
+            self.singular_values,
+        )
+        require(self.clipnorm > 0, "clipnorm", "positive", self.clipnorm)
+
+
+PRESETS = {
+    # Under 10 minutes on 2 CPU cores.
+    "quick": GradientFlowConfig(),
+    # The issue's whole grid: T up to 400, every model also unclipped.
+    "full": GradientFlowConfig(
+        adding_timesteps=(20, 50, 100, 200, 400),
+        adding_steps=3000,
+        unclipped_variants=True,
+        clip_seeds=5,
+        run_dir="runs/gradient_flow_full",
+    ),
+}
+DEFAULT_PRESET = "quick"

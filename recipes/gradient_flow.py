@@ -1,0 +1,233 @@
+"""Gradient-flow lab: vanishing and exploding gradients in a vanilla RNN,
+the LSTM's cell state, and gradient clipping, measured with the toolkit's
+own layers.
+
+    python recipes/gradient_flow.py              # preset quick, < 10 min
+    python recipes/gradient_flow.py --preset=full
+    python recipes/gradient_flow.py --help
+
+Writes to `--run-dir`: config.json, results.json, report.md (tables),
+gradient_norms.png, adding_T<T>.png, clipping.png.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import sys
+import time
+
+if __package__ in (None, ""):  # `python recipes/gradient_flow.py`
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from recipes.configs.gradient_flow import (  # noqa: E402
+    DEFAULT_PRESET,
+    PRESETS,
+    GradientFlowConfig,
+)
+from toolkit import config as config_lib  # noqa: E402
+
+
+def adding_variants(config: GradientFlowConfig) -> list[dict]:
+    """The models compared on the adding problem."""
+    variants = [
+        dict(
+            cell="vanilla",
+            units=config.vanilla_units,
+            learning_rate=config.vanilla_learning_rate,
+            forget_bias=1.0,
+        ),
+        dict(
+            cell="lstm",
+            units=config.lstm_units,
+            learning_rate=config.lstm_learning_rate,
+            forget_bias=1.0,
+        ),
+        dict(
+            cell="lstm",
+            units=config.lstm_units,
+            learning_rate=config.lstm_learning_rate,
+            forget_bias=0.0,
+        ),
+    ]
+    clips = [config.clipnorm] + ([None] if config.unclipped_variants else [])
+    return [dict(v, clipnorm=c) for c in clips for v in variants]
+
+
+def label(run: dict) -> str:
+    name = (
+        "vanilla RNN"
+        if run["cell"] == "vanilla"
+        else (f"LSTM, forget bias {run['forget_bias']:g}")
+    )
+    clip = (
+        "no clipping"
+        if run["clipnorm"] is None
+        else (f"clipnorm {run['clipnorm']:g}")
+    )
+    return f"{name} ({run['units']} units), {clip}"
+
+
+def run_lab(config: GradientFlowConfig, log=print) -> dict:
+    from toolkit import long_range, plots
+
+    start = time.perf_counter()
+    run_dir = config_lib.prepare_run_dir(config, config.run_dir)
+    results = {}
+
+    curves = long_range.norms_at_initialisation(
+        config.scaling_timesteps,
+        config.scaling_units,
+        config.singular_values,
+        config.forget_biases,
+        seed=config.seed,
+    )
+    plots.gradient_norms_through_time(
+        curves,
+        run_dir / "gradient_norms.png",
+        title="gradient norms at initialisation, T = "
+        f"{config.scaling_timesteps}",
+    )
+    results["scaling"] = {
+        name: {
+            "first": float(norms[0]),
+            "last": float(norms[-1]),
+            "first_over_last": float(norms[0] / norms[-1]),
+        }
+        for name, norms in curves.items()
+    }
+    log(f"Scaling experiment done ({time.perf_counter() - start:.0f} s)")
+
+    results["adding"] = []
+    for timesteps in config.adding_timesteps:
+        loss_curves = {}
+        for variant in adding_variants(config):
+            run = long_range.train_adding(
+                timesteps=timesteps,
+                steps=config.adding_steps,
+                seed=config.seed,
+                **variant,
+            )
+            loss_curves[label(run)] = run.pop("losses")
+            results["adding"].append(run)
+            log(
+                f"adding T={timesteps}: {label(run)}: test MSE "
+                f"{run['test_mse']:.4f} ({run['seconds']:.0f} s)"
+            )
+        plots.loss_curves(
+            loss_curves,
+            run_dir / f"adding_T{timesteps}.png",
+            baseline=results["adding"][-1]["baseline_mse"],
+            title=f"Adding problem, T = {timesteps}",
+        )
+
+    results["clipping"] = []
+    clip_curves = {}
+    for clipnorm in (None, config.clipnorm):
+        for seed in range(config.clip_seeds):
+            run = long_range.train_adding(
+                "vanilla",
+                config.vanilla_units,
+                config.clip_timesteps,
+                config.clip_steps,
+                config.clip_learning_rate,
+                clipnorm,
+                optimizer="sgd",
+                seed=seed,
+                recurrent_singular_value=config.clip_singular_value,
+            )
+            losses = run.pop("losses")
+            if seed == 0:
+                clip_curves[label(run)] = losses
+            results["clipping"].append(run)
+            log(
+                f"clipping {clipnorm}, seed {seed}: diverged "
+                f"{run['diverged']}, clipped {run['clipped_fraction']:.0%}"
+            )
+    plots.loss_curves(
+        clip_curves,
+        run_dir / "clipping.png",
+        title=f"Vanilla RNN, sigma_max(W_h) = {config.clip_singular_value:g}"
+        f", SGD {config.clip_learning_rate:g}",
+    )
+    results["seconds"] = time.perf_counter() - start
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    (run_dir / "report.md").write_text(report(config, results))
+    return results
+
+
+def _mse(value: float) -> str:
+    return "diverged" if math.isnan(value) else f"{value:.4f}"
+
+
+def report(config: GradientFlowConfig, results: dict) -> str:
+    lines = [
+        "# Gradient-flow lab",
+        "",
+        f"## Gradient norms at initialisation (T = {config.scaling_timesteps})",
+        "",
+        "| model: gradient | at t = 1 | at t = T | first / last |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, row in results["scaling"].items():
+        lines.append(
+            f"| {name} | {row['first']:.3g} | {row['last']:.3g} | "
+            f"{row['first_over_last']:.3g} |"
+        )
+    lines += [
+        "",
+        "## Adding problem (test MSE; predicting the mean scores "
+        f"{1 / 6:.4f}; solved = under half of that)",
+        "",
+        "| T | model | params | test MSE | solved | clipped steps |",
+        "|---:|---|---:|---:|---|---:|",
+    ]
+    for run in results["adding"]:
+        lines.append(
+            f"| {run['timesteps']} | {label(run)} | {run['parameters']:,} | "
+            f"{_mse(run['test_mse'])} | "
+            f"{'yes' if run['beats_baseline'] else 'no'} | "
+            f"{run['clipped_fraction']:.0%} |"
+        )
+    lines += [
+        "",
+        f"## Clipping (vanilla RNN, sigma_max(W_h) = "
+        f"{config.clip_singular_value:g}, SGD {config.clip_learning_rate:g}"
+        f", {config.clip_steps} steps, T = {config.clip_timesteps})",
+        "",
+        "| clipping | runs | diverged (NaN) | mean clipped steps |",
+        "|---|---:|---:|---:|",
+    ]
+    for clipnorm in (None, config.clipnorm):
+        runs = [r for r in results["clipping"] if r["clipnorm"] == clipnorm]
+        name = "none" if clipnorm is None else f"clipnorm {clipnorm:g}"
+        diverged = sum(r["diverged"] for r in runs)
+        clipped = sum(r["clipped_fraction"] for r in runs) / len(runs)
+        lines.append(f"| {name} | {len(runs)} | {diverged} | {clipped:.0%} |")
+    lines += ["", f"Total {results['seconds']:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "-h" in argv or "--help" in argv:
+        print(__doc__)
+        print("Options (--key=value; --preset=" + "|".join(PRESETS) + "):")
+        print(config_lib.describe(GradientFlowConfig))
+        return 0
+    try:
+        _, config = config_lib.parse_config(PRESETS, argv, DEFAULT_PRESET)
+        results = run_lab(config)
+    except config_lib.ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"Report: {pathlib.Path(config.run_dir) / 'report.md'} "
+        f"({results['seconds']:.0f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
