@@ -23,9 +23,7 @@ interruption to resume.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -246,13 +244,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
         inference.save(run_dir / "model.keras")
     results["samples"] = str(run_dir / "samples")
     results["seconds"] = {"total": time.perf_counter() - start}
-    results["hardware"] = {
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpus": os.cpu_count(),
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-    }
+    results["hardware"] = training.hardware()
     (run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     return results
 
@@ -280,9 +272,7 @@ def summary(results: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "-h" in argv or "--help" in argv:
-        print(__doc__)
-        print("Options (--key=value; --preset=" + "|".join(PRESETS) + "):")
-        print(config_lib.describe(CharLmConfig))
+        print(config_lib.usage(__doc__, PRESETS, CharLmConfig))
         return 0
     try:
         preset, config = config_lib.parse_config(PRESETS, argv, DEFAULT_PRESET)

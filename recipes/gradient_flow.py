@@ -212,9 +212,7 @@ def report(config: GradientFlowConfig, results: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "-h" in argv or "--help" in argv:
-        print(__doc__)
-        print("Options (--key=value; --preset=" + "|".join(PRESETS) + "):")
-        print(config_lib.describe(GradientFlowConfig))
+        print(config_lib.usage(__doc__, PRESETS, GradientFlowConfig))
         return 0
     try:
         _, config = config_lib.parse_config(PRESETS, argv, DEFAULT_PRESET)

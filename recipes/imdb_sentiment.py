@@ -14,9 +14,7 @@ model.keras. Run the same command again after an interruption to resume.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -29,7 +27,6 @@ from toolkit import config as config_lib  # noqa: E402
 
 def train_and_evaluate(config: ImdbConfig) -> dict:
     """The whole recipe; returns what it writes to metrics.json."""
-    import keras
     import numpy as np
 
     from toolkit import (
@@ -165,13 +162,7 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         "train_and_load": train_seconds,
         "total": time.perf_counter() - start,
     }
-    results["hardware"] = {
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpus": os.cpu_count(),
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-    }
+    results["hardware"] = training.hardware()
     (run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     return results
 
@@ -197,9 +188,7 @@ def summary(results: dict) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "-h" in argv or "--help" in argv:
-        print(__doc__)
-        print("Options (--key=value; --preset=" + "|".join(PRESETS) + "):")
-        print(config_lib.describe(ImdbConfig))
+        print(config_lib.usage(__doc__, PRESETS, ImdbConfig))
         return 0
     try:
         preset, config = config_lib.parse_config(PRESETS, argv)

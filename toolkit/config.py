@@ -144,6 +144,14 @@ def parse_config(
     return name, config
 
 
+def usage(doc: str, presets: Mapping[str, object], config_class) -> str:
+    """A recipe's `--help` text: its docstring, then every option."""
+    return (
+        f"{doc}\nOptions (--key=value; --preset={'|'.join(presets)}):\n"
+        f"{describe(config_class)}"
+    )
+
+
 def describe(config_class) -> str:
     """One line per option with its type and default, for `--help`."""
     defaults = {f.name: f.default for f in dataclasses.fields(config_class)}

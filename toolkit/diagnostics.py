@@ -94,17 +94,19 @@ def gradient_norms_through_time(layer, inputs, loss_fn) -> dict:
             x = inputs[:, t]
             for k, lay in enumerate(layers):
                 cell = lay.cell
-                h_tm1 = states[k][0]
-                z = cell.project_inputs(x) + ops.matmul(
-                    h_tm1, cell.recurrent_kernel
-                )
+                projected = cell.project_inputs(x)
                 if has_cell_state:
+                    # The cell's own step, opened between c_t and h_t.
+                    z = projected + ops.matmul(
+                        states[k][0], cell.recurrent_kernel
+                    )
                     c, o = cell.cell_state_and_output_gate(z, states[k][1])
                     c = c + probes_c[k][t]
                     h = o * cell.activation(c) + probes_h[k][t]
                     states[k] = [h, c]
                 else:
-                    h = cell.activation(z) + probes_h[k][t]
+                    h, _ = cell.recurrent_step(projected, states[k])
+                    h = h + probes_h[k][t]
                     states[k] = [h]
                 x = h + x if residual[k] else h
             outputs.append(x)

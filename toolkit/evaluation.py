@@ -13,6 +13,8 @@ from sklearn import metrics
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from toolkit.training import reset_stateful_layers
+
 
 def binary_report(labels, probabilities, threshold: float = 0.5) -> dict:
     """Accuracy, ROC AUC, precision, recall, F1 and the confusion matrix
@@ -101,9 +103,7 @@ def _streamed_cross_entropy(runner, ids, batch_size, sequence_length):
 
     inputs, targets = grid(ids[:-1]), grid(ids[1:])
     scored = grid(np.ones(count, dtype=bool))
-    for layer in runner.layers:
-        if getattr(layer, "stateful", False):
-            layer.reset_state()
+    reset_stateful_layers(runner)
     total = 0.0
     for chunk, chunk_targets, chunk_scored in zip(
         inputs, targets, scored, strict=True

@@ -44,11 +44,7 @@ def training_curves(
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(title)
-    figure.tight_layout()
-    path = pathlib.Path(path)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def confusion_matrix(
@@ -78,11 +74,7 @@ def confusion_matrix(
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title(title)
-    figure.tight_layout()
-    path = pathlib.Path(path)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def char_lm_curves(
@@ -114,11 +106,7 @@ def char_lm_curves(
         axis.legend()
     axes[0].set_xticks(epochs)
     figure.suptitle(title)
-    figure.tight_layout()
-    path = pathlib.Path(path)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def loss_vs_time(
@@ -151,11 +139,7 @@ def loss_vs_time(
     axis.grid(alpha=0.3)
     axis.legend()
     axis.set_title(title)
-    figure.tight_layout()
-    path = pathlib.Path(path)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def _bits_axis(axis) -> None:
@@ -182,11 +166,7 @@ def gradient_norms_through_time(
     axis.grid(alpha=0.3, which="both")
     axis.legend(fontsize=8)
     axis.set_title(title)
-    figure.tight_layout()
-    path = pathlib.Path(path)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def loss_curves(
@@ -217,6 +197,11 @@ def loss_curves(
     axis.grid(alpha=0.3, which="both")
     axis.legend(fontsize=8)
     axis.set_title(title)
+    return _save(figure, path)
+
+
+def _save(figure, path) -> pathlib.Path:
+    """Lay out, write (120 dpi) and close `figure`; return the path."""
     figure.tight_layout()
     path = pathlib.Path(path)
     figure.savefig(path, dpi=120)

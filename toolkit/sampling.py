@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from toolkit.data.char_lm import CharVocabulary
+from toolkit.training import reset_stateful_layers
 
 
 def choose(
@@ -104,14 +105,8 @@ def generate(
     )
 
 
-def _reset(runner: keras.Model) -> None:
-    for layer in runner.layers:
-        if getattr(layer, "stateful", False):
-            layer.reset_state()
-
-
 def _generate_ids(runner, ids, length, temperature, top_k, seed) -> list:
-    _reset(runner)
+    reset_stateful_layers(runner)
     rng = np.random.default_rng(seed)
     logits = runner.predict_on_batch(ids[None, :])[0, -1]
     generated = []

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import pathlib
+import platform
 import time
 from collections.abc import Callable, Sequence
 
@@ -92,11 +93,25 @@ class ResetStatesEachEpoch(keras.callbacks.Callback):
     (truncated backpropagation through time restarts its streams)."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        for layer in self.model.layers:
-            if getattr(layer, "stateful", False) and hasattr(
-                layer, "reset_state"
-            ):
-                layer.reset_state()
+        reset_stateful_layers(self.model)
+
+
+def reset_stateful_layers(model: keras.Model) -> None:
+    """Zero the carried state of every stateful layer of `model`."""
+    for layer in model.layers:
+        if getattr(layer, "stateful", False) and hasattr(layer, "reset_state"):
+            layer.reset_state()
+
+
+def hardware() -> dict:
+    """Where a run trained, for its metrics file."""
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpus": os.cpu_count(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
 
 
 def set_seed(seed: int) -> None:
