@@ -69,6 +69,38 @@ def label(run: dict) -> str:
     return f"{name} ({run['units']} units), {clip}"
 
 
+TASK_NAMES = {"adding": "Adding problem", "copy": "Copy memory"}
+BASELINE_LABELS = {
+    "adding": "predict the mean",
+    "copy": "memoryless: 10 ln 8 / (T + 20)",
+}
+
+
+def slug(variant: dict) -> str:
+    """A file-name-safe name for a variant, e.g. `lstm_fb1_clip1`."""
+    name = variant["cell"]
+    if variant["cell"] == "lstm":
+        name += f"_fb{variant['forget_bias']:g}"
+    clip = variant["clipnorm"]
+    return name + ("_noclip" if clip is None else f"_clip{clip:g}")
+
+
+def _baseline(run: dict) -> float:
+    return run.get("baseline_mse", run.get("baseline_cross_entropy"))
+
+
+def _test_value(run: dict) -> float:
+    return run.get("test_mse", run.get("test_cross_entropy"))
+
+
+def _format(value: float) -> str:
+    return "diverged" if math.isnan(value) else f"{value:.4f}"
+
+
+def _score(run: dict) -> str:
+    return f"{_format(_test_value(run))} (baseline {_baseline(run):.4f})"
+
+
 def run_lab(config: GradientFlowConfig, log=print) -> dict:
     from toolkit import long_range, plots
 
@@ -99,33 +131,58 @@ def run_lab(config: GradientFlowConfig, log=print) -> dict:
     }
     log(f"Scaling experiment done ({time.perf_counter() - start:.0f} s)")
 
-    results["adding"] = []
-    for timesteps in config.adding_timesteps:
-        loss_curves = {}
-        for variant in adding_variants(config):
-            run = long_range.train_adding(
-                timesteps=timesteps,
-                steps=config.adding_steps,
-                seed=config.seed,
-                **variant,
+    flow_dir = run_dir / "gradient_flow_logs"
+    flow_dir.mkdir(exist_ok=True)
+    tasks = (
+        ("adding", config.adding_timesteps, config.adding_steps),
+        ("copy", config.copy_timesteps, config.copy_steps),
+    )
+    for task, timesteps_grid, steps in tasks:
+        results[task] = []
+        train = getattr(long_range, f"train_{task}")
+        for timesteps in timesteps_grid:
+            loss_curves, flow_logs = {}, {}
+            for variant in adding_variants(config):
+                flow_log = flow_dir / f"{task}_T{timesteps}_{slug(variant)}.csv"
+                flow_log.unlink(missing_ok=True)
+                run = train(
+                    timesteps=timesteps,
+                    steps=steps,
+                    seed=config.seed,
+                    flow_log=flow_log,
+                    flow_every=max(1, steps // 100),
+                    **variant,
+                )
+                loss_curves[label(run)] = run.pop("losses")
+                flow_logs[label(run)] = flow_log
+                results[task].append(run)
+                log(
+                    f"{task} T={timesteps}: {label(run)}: test "
+                    f"{_score(run)} ({run['seconds']:.0f} s)"
+                )
+            baseline = _baseline(results[task][-1])
+            plots.loss_curves(
+                loss_curves,
+                run_dir / f"{task}_T{timesteps}.png",
+                baseline=baseline,
+                baseline_label=BASELINE_LABELS[task],
+                title=f"{TASK_NAMES[task]}, T = {timesteps}",
             )
-            loss_curves[label(run)] = run.pop("losses")
-            results["adding"].append(run)
-            log(
-                f"adding T={timesteps}: {label(run)}: test MSE "
-                f"{run['test_mse']:.4f} ({run['seconds']:.0f} s)"
+            plots.gradient_stats_over_training(
+                flow_logs,
+                run_dir / f"{task}_T{timesteps}_gradients.png",
+                title=f"{TASK_NAMES[task]}, T = {timesteps}: gradients "
+                "during training",
             )
-        plots.loss_curves(
-            loss_curves,
-            run_dir / f"adding_T{timesteps}.png",
-            baseline=results["adding"][-1]["baseline_mse"],
-            title=f"Adding problem, T = {timesteps}",
-        )
 
     results["clipping"] = []
-    clip_curves = {}
+    clip_curves, clip_logs = {}, {}
     for clipnorm in (None, config.clipnorm):
         for seed in range(config.clip_seeds):
+            flow_log = None
+            if seed == 0:
+                flow_log = flow_dir / f"clipping_{clipnorm}.csv"
+                flow_log.unlink(missing_ok=True)
             run = long_range.train_adding(
                 "vanilla",
                 config.vanilla_units,
@@ -136,20 +193,25 @@ def run_lab(config: GradientFlowConfig, log=print) -> dict:
                 optimizer="sgd",
                 seed=seed,
                 recurrent_singular_value=config.clip_singular_value,
+                flow_log=flow_log,
+                flow_every=max(1, config.clip_steps // 100),
             )
             losses = run.pop("losses")
             if seed == 0:
                 clip_curves[label(run)] = losses
+                clip_logs[label(run)] = flow_log
             results["clipping"].append(run)
             log(
                 f"clipping {clipnorm}, seed {seed}: diverged "
                 f"{run['diverged']}, clipped {run['clipped_fraction']:.0%}"
             )
-    plots.loss_curves(
-        clip_curves,
-        run_dir / "clipping.png",
-        title=f"Vanilla RNN, sigma_max(W_h) = {config.clip_singular_value:g}"
-        f", SGD {config.clip_learning_rate:g}",
+    clip_title = (
+        f"Vanilla RNN, sigma_max(W_h) = {config.clip_singular_value:g}"
+        f", SGD {config.clip_learning_rate:g}"
+    )
+    plots.loss_curves(clip_curves, run_dir / "clipping.png", title=clip_title)
+    plots.gradient_stats_over_training(
+        clip_logs, run_dir / "clipping_gradients.png", title=clip_title
     )
     results["seconds"] = time.perf_counter() - start
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
@@ -157,8 +219,25 @@ def run_lab(config: GradientFlowConfig, log=print) -> dict:
     return results
 
 
-def _mse(value: float) -> str:
-    return "diverged" if math.isnan(value) else f"{value:.4f}"
+def _task_table(title, runs, measure, baseline) -> list[str]:
+    lines = [
+        "",
+        f"## {title} ({measure}; {baseline}; solved = under half the baseline)",
+        "",
+        "| T | model | params | test | baseline | test / baseline | solved "
+        "| clipped steps |",
+        "|---:|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for run in runs:
+        lines.append(
+            f"| {run['timesteps']} | {label(run)} | {run['parameters']:,} | "
+            f"{_format(_test_value(run))} | "
+            f"{_baseline(run):.4f} | "
+            f"{_test_value(run) / _baseline(run):.2f} | "
+            f"{'yes' if run['beats_baseline'] else 'no'} | "
+            f"{run['clipped_fraction']:.0%} |"
+        )
+    return lines
 
 
 def report(config: GradientFlowConfig, results: dict) -> str:
@@ -175,21 +254,18 @@ def report(config: GradientFlowConfig, results: dict) -> str:
             f"| {name} | {row['first']:.3g} | {row['last']:.3g} | "
             f"{row['first_over_last']:.3g} |"
         )
-    lines += [
-        "",
-        "## Adding problem (test MSE; predicting the mean scores "
-        f"{1 / 6:.4f}; solved = under half of that)",
-        "",
-        "| T | model | params | test MSE | solved | clipped steps |",
-        "|---:|---|---:|---:|---|---:|",
-    ]
-    for run in results["adding"]:
-        lines.append(
-            f"| {run['timesteps']} | {label(run)} | {run['parameters']:,} | "
-            f"{_mse(run['test_mse'])} | "
-            f"{'yes' if run['beats_baseline'] else 'no'} | "
-            f"{run['clipped_fraction']:.0%} |"
-        )
+    lines += _task_table(
+        "Adding problem",
+        results["adding"],
+        "test MSE",
+        f"predicting the mean scores {1 / 6:.4f}",
+    )
+    lines += _task_table(
+        "Copy memory",
+        results["copy"],
+        "test cross-entropy, nats per step",
+        "the memoryless model scores 10 ln 8 / (T + 20)",
+    )
     lines += [
         "",
         f"## Clipping (vanilla RNN, sigma_max(W_h) = "

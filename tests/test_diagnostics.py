@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from toolkit import LSTM, DeepRNN, VanillaRNN, diagnostics, training
+from toolkit import LSTM, DeepRNN, VanillaRNN, diagnostics, plots, training
 
 
 def last_step_loss(direction):
@@ -167,6 +167,27 @@ def test_logged_clip_flag_agrees_with_a_manual_norm_computation(
     assert row["sv_layer0"] > 0 and row["first_last_ratio"] >= 0
     header = (tmp_path / "flow.csv").read_text().splitlines()[0]
     assert header.startswith("step,gradient_norm,clip_fired")
+
+
+def test_gradient_stats_figure_reads_the_logged_rows(rng, tmp_path):
+    model, rnn = clip_model(1e-3)
+    x = rng.standard_normal((32, 6, 2)).astype("float32")
+    y = np.ones((32, 1), "float32")
+    logger = diagnostics.GradientFlowLogger(tmp_path / "f.csv", 1, rnn)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[logger])
+    table = plots._read_csv(tmp_path / "f.csv")
+    for key in logger.rows[0]:
+        np.testing.assert_allclose(
+            table[key], [row[key] for row in logger.rows], rtol=1e-6
+        )
+    figure = plots.gradient_stats_over_training(
+        {"clipped": tmp_path / "f.csv"}, tmp_path / "stats.png"
+    )
+    assert figure.stat().st_size > 10_000
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        plots.gradient_stats_over_training(
+            {"x": tmp_path / "missing.csv"}, tmp_path / "other.png"
+        )
 
 
 def test_clipped_fraction_counts_steps_and_untracked_optimizers_are_refused(

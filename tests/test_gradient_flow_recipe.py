@@ -1,6 +1,7 @@
 """The gradient-flow recipe end to end on a tiny configuration."""
 
 import json
+import math
 import pathlib
 
 from helpers import run_python
@@ -16,6 +17,8 @@ def test_tiny_lab_writes_its_report(tmp_path):
         "--scaling-units=8",
         "--adding-timesteps=10",
         "--adding-steps=5",
+        "--copy-timesteps=3",
+        "--copy-steps=4",
         "--lstm-units=4",
         "--vanilla-units=8",
         "--clip-seeds=1",
@@ -30,7 +33,12 @@ def test_tiny_lab_writes_its_report(tmp_path):
         "results.json",
         "gradient_norms.png",
         "adding_T10.png",
+        "adding_T10_gradients.png",
+        "copy_T3.png",
+        "copy_T3_gradients.png",
         "clipping.png",
+        "clipping_gradients.png",
+        "gradient_flow_logs/copy_T3_lstm_fb0_noclip.csv",
         "config.json",
     ):
         assert (lab / name).exists(), name
@@ -38,6 +46,12 @@ def test_tiny_lab_writes_its_report(tmp_path):
     # Three models, clipped and unclipped.
     assert len(results["adding"]) == 6
     assert {r["clipnorm"] for r in results["adding"]} == {None, 1.0}
+    assert len(results["copy"]) == 6
+    for run in results["copy"]:
+        assert run["baseline_cross_entropy"] == 10 * math.log(8) / 23
+        # Four steps from random weights: near ln(10) per step, unsolved.
+        assert abs(run["test_cross_entropy"] - math.log(10)) < 0.5
+        assert run["beats_baseline"] is False
     scaling = results["scaling"]
     small = scaling["vanilla, sigma_max(W_h) = 0.5"]["first_over_last"]
     large = scaling["vanilla, sigma_max(W_h) = 1.5"]["first_over_last"]
@@ -48,6 +62,8 @@ def test_tiny_lab_writes_its_report(tmp_path):
     assert clipping[1.0]["diverged"] is False
     report = (lab / "report.md").read_text()
     assert "| 10 | vanilla RNN (8 units), no clipping |" in report
+    assert "## Copy memory" in report
+    assert "| 3 | LSTM, forget bias 0 (4 units), clipnorm 1 |" in report
 
 
 def test_help_and_bad_options():

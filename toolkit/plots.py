@@ -175,6 +175,7 @@ def loss_curves(
     baseline: float | None = None,
     title: str = "",
     ylabel: str = "training loss",
+    baseline_label: str = "predict the mean",
 ) -> pathlib.Path:
     """Loss per step for several runs (log scale), smoothed over 25 steps;
     non-finite values end a curve; `baseline` is a horizontal line."""
@@ -190,7 +191,7 @@ def loss_curves(
         )
     if baseline is not None:
         axis.axhline(
-            baseline, color="gray", linestyle=":", label="predict the mean"
+            baseline, color="gray", linestyle=":", label=baseline_label
         )
     axis.set_xlabel("training step")
     axis.set_ylabel(ylabel)
@@ -198,6 +199,49 @@ def loss_curves(
     axis.legend(fontsize=8)
     axis.set_title(title)
     return _save(figure, path)
+
+
+def gradient_stats_over_training(
+    logs: dict[str, str | pathlib.Path],
+    path: str | pathlib.Path,
+    title: str = "",
+) -> pathlib.Path:
+    """Three panels from `diagnostics.GradientFlowLogger` CSVs, one line per
+    run (`{label: csv_path}`): the gradient norm before clipping (log
+    scale), the fraction of steps clipped so far, and the recurrent
+    kernels' largest singular values."""
+    figure, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for index, (label, csv_path) in enumerate(logs.items()):
+        rows = _read_csv(csv_path)
+        color = f"C{index}"
+        steps = rows["step"]
+        axes[0].semilogy(steps, rows["gradient_norm"], color=color, label=label)
+        axes[1].plot(steps, rows["clipped_fraction"], color=color)
+        for layer, key in enumerate(k for k in rows if k.startswith("sv_")):
+            axes[2].semilogy(
+                steps,
+                rows[key],
+                color=color,
+                linestyle=("-", "--", ":")[layer % 3],
+            )
+    axes[0].set_ylabel("gradient norm before clipping")
+    axes[1].set_ylabel("fraction of steps clipped so far")
+    axes[2].set_ylabel("largest singular value of W_h")
+    for axis in axes:
+        axis.set_xlabel("training step")
+        axis.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=8)
+    figure.suptitle(title)
+    return _save(figure, path)
+
+
+def _read_csv(path) -> dict[str, np.ndarray]:
+    """A numeric CSV with a header as `{column: values}`."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No gradient-flow log at {path}.")
+    table = np.atleast_1d(np.genfromtxt(path, delimiter=",", names=True))
+    return {name: table[name] for name in table.dtype.names}
 
 
 def _save(figure, path) -> pathlib.Path:

@@ -23,6 +23,9 @@ class GradientFlowConfig:
     lstm_learning_rate: float = 1e-2
     vanilla_learning_rate: float = 1e-3
     clipnorm: float = 1.0
+    # The copy-memory task, same models (inputs one-hot, 10 symbols).
+    copy_timesteps: tuple[int, ...] = (20, 50)
+    copy_steps: int = 3000
     unclipped_variants: bool = False  # also train every model unclipped
     # Clipping: a vanilla RNN with large recurrent weights, plain SGD.
     clip_seeds: int = 3
@@ -40,6 +43,7 @@ class GradientFlowConfig:
             "lstm_units",
             "vanilla_units",
             "adding_steps",
+            "copy_steps",
             "clip_seeds",
             "clip_steps",
             "clip_timesteps",
@@ -52,6 +56,12 @@ class GradientFlowConfig:
             "adding_timesteps",
             "integers of 2 or more",
             self.adding_timesteps,
+        )
+        require(
+            all(t >= 1 for t in self.copy_timesteps),
+            "copy_timesteps",
+            "positive integers",
+            self.copy_timesteps,
         )
         require(
             all(v > 0 for v in self.singular_values),
@@ -69,6 +79,8 @@ PRESETS = {
     "full": GradientFlowConfig(
         adding_timesteps=(20, 50, 100, 200, 400),
         adding_steps=3000,
+        copy_timesteps=(20, 50, 100, 200, 400),
+        copy_steps=6000,
         unclipped_variants=True,
         clip_seeds=5,
         run_dir="runs/gradient_flow_full",
