@@ -25,24 +25,60 @@ from recipes.configs.imdb_sentiment import PRESETS, ImdbConfig  # noqa: E402
 from toolkit import config as config_lib  # noqa: E402
 
 
+def build_and_compile(config: ImdbConfig, vocab_size: int):
+    """The config's classifier, compiled and built (call it inside a
+    strategy's scope to distribute it)."""
+    import numpy as np
+
+    from toolkit import models, training
+
+    model = models.build_text_classifier(
+        vocab_size=vocab_size,
+        embedding_dim=config.embedding_dim,
+        cell=config.cell,
+        units=[config.units] * config.layers,
+        bidirectional=config.bidirectional,
+        residual=config.residual,
+        dropout=config.dropout,
+        recurrent_dropout=config.recurrent_dropout,
+        embedding_dropout=config.embedding_dropout,
+        pooling=config.pooling,
+        head_dropout=config.head_dropout,
+        seed=config.seed,
+    )
+    model.compile(
+        optimizer=training.make_optimizer(
+            config.optimizer, config.learning_rate, config.clipnorm
+        ),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=config.jit_compile,
+    )
+    model(np.zeros((1, 1), dtype="int64"))  # build, so a resume can load
+    return model
+
+
 def train_and_evaluate(config: ImdbConfig) -> dict:
     """The whole recipe; returns what it writes to metrics.json."""
-    import numpy as np
 
     from toolkit import (
         data,
+        distribute,
         embeddings,
         evaluation,
         export,
-        models,
         plots,
         training,
     )
 
     start = time.perf_counter()
-    run_dir = config_lib.prepare_run_dir(config, config.run_dir)
+    # First: logical CPU devices can only be set before TensorFlow starts.
+    strategy = distribute.make_strategy(config.strategy, config.cpu_devices)
+    chief = distribute.is_chief(strategy)
+    run_dir = config_lib.prepare_run_dir(config, config.run_dir, write=chief)
     training.set_seed(config.seed)
-    log = print if config.verbose else (lambda *a, **k: None)
+    log = print if config.verbose and chief else (lambda *a, **k: None)
+    log(f"Strategy: {distribute.describe(strategy)}")
 
     imdb = data.load_imdb(
         config.dataset,
@@ -54,7 +90,8 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
     log(f"Loaded {imdb.metadata['sizes']} from {imdb.source}")
     vectorizer = data.make_vectorizer(imdb.train.texts, config.vocab_size)
     vocabulary = vectorizer.get_vocabulary()
-    (run_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n")
+    if chief:
+        (run_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n")
     tokens = {
         name: data.tokenize(
             imdb.split(name).texts, vectorizer, config.max_length
@@ -70,22 +107,10 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
             shuffle=shuffle,
             seed=seed,
             bucket_boundaries=config.bucket_boundaries,
-        )
+        ).with_options(distribute.shard_options())
 
-    model = models.build_text_classifier(
-        vocab_size=len(vocabulary),
-        embedding_dim=config.embedding_dim,
-        cell=config.cell,
-        units=[config.units] * config.layers,
-        bidirectional=config.bidirectional,
-        residual=config.residual,
-        dropout=config.dropout,
-        recurrent_dropout=config.recurrent_dropout,
-        embedding_dropout=config.embedding_dropout,
-        pooling=config.pooling,
-        head_dropout=config.head_dropout,
-        seed=config.seed,
-    )
+    with strategy.scope():
+        model = build_and_compile(config, len(vocabulary))
     if config.pretrained_embeddings:
         embedding_start = time.perf_counter()
         texts = imdb.train.texts + imdb.unsup.texts  # never test
@@ -97,15 +122,6 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
             f"PPMI-SVD embeddings from {len(texts):,} reviews in "
             f"{time.perf_counter() - embedding_start:.0f} s"
         )
-    model.compile(
-        optimizer=training.make_optimizer(
-            config.optimizer, config.learning_rate, config.clipnorm
-        ),
-        loss="binary_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=config.jit_compile,
-    )
-    model(np.zeros((1, 1), dtype="int64"))  # build, so a resume can load
     log(f"Model: {model.count_params():,} parameters")
 
     state = training.train_with_resume(
@@ -116,8 +132,14 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         epochs=config.epochs,
         patience=config.patience,
         verbose=config.verbose,
+        chief=chief,
     )
     train_seconds = time.perf_counter() - start
+    if not chief:
+        return {"chief": False, "distribute": distribute.describe(strategy)}
+    # Evaluation and export use a one-device copy: under a multi-worker
+    # strategy the chief alone cannot run the distributed model.
+    model = distribute.local_copy(model)
 
     # The test set is touched once, here, after training is over.
     test = evaluation.binary_report(
@@ -131,6 +153,7 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         "stop_reason": state.stop_reason,
         "data": imdb.metadata,
         "parameters": int(model.count_params()),
+        "distribute": distribute.describe(strategy),
     }
     if config.baseline:
         results["baseline"] = evaluation.tfidf_bigram_baseline(
@@ -198,17 +221,28 @@ def main(argv=None) -> int:
     if config.verbose:
         print(f"Preset {preset!r}; run folder {config.run_dir}")
     from toolkit.data import CorruptDataError, DataNotFoundError
+    from toolkit.distribute import (
+        LOST_WORKER_ERRORS,
+        DistributeConfigError,
+        lost_worker_message,
+    )
     from toolkit.training import NonFiniteLossError
 
     try:
         results = train_and_evaluate(config)
-    except config_lib.ConfigError as error:
+    except (config_lib.ConfigError, DistributeConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (DataNotFoundError, CorruptDataError, NonFiniteLossError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(summary(results))
+    except LOST_WORKER_ERRORS as error:
+        if config.strategy != "multiworker":
+            raise
+        print(f"error: {lost_worker_message(error)}", file=sys.stderr)
+        return 1
+    if results.get("chief", True):
+        print(summary(results))
     return 0
 
 

@@ -1,13 +1,14 @@
 """Recurrent sequence-modelling toolkit for Keras 3.
 
-`import toolkit` registers every toolkit layer with Keras serialization, so
-`keras.saving.load_model` can read models that use them.
+`import toolkit` registers every toolkit layer and optimizer with Keras
+serialization, so `keras.saving.load_model` can read models that use them.
 """
 
 from toolkit.cells import LSTMCell, VanillaRNNCell
 from toolkit.initializers import UnitForgetBias
 from toolkit.layers import LSTM, DeepRNN, VanillaRNN
 from toolkit.models import MaskedGlobalPooling1D
+from toolkit.training import make_optimizer
 
 __all__ = [
     "DeepRNN",
@@ -17,6 +18,7 @@ __all__ = [
     "UnitForgetBias",
     "VanillaRNN",
     "VanillaRNNCell",
+    "make_optimizer",
 ]
 
 __version__ = "0.1.0"

@@ -192,19 +192,47 @@ def require(condition: bool, key: str, expectation: str, value) -> None:
         )
 
 
+def check_strategy(config) -> None:
+    """Validate a recipe's `strategy` and `cpu_devices` options."""
+    if config.cpu_devices is not None:
+        require(
+            config.cpu_devices >= 1,
+            "cpu_devices",
+            "a positive integer",
+            config.cpu_devices,
+        )
+        require(
+            config.strategy == "mirrored",
+            "cpu_devices",
+            "used with --strategy=mirrored only (it sets how many logical "
+            "CPU devices to mirror over)",
+            config.cpu_devices,
+        )
+
+
+# Options that may change between a run and its resumption: the same global
+# batch trains the same way on one device or several.
+RESUMABLE_CHANGES = ("verbose", "strategy", "cpu_devices")
+
+
 def prepare_run_dir(
-    config, run_dir, ignore: Sequence[str] = ("verbose",)
+    config,
+    run_dir,
+    ignore: Sequence[str] = RESUMABLE_CHANGES,
+    write: bool = True,
 ) -> pathlib.Path:
     """Create the run folder and write `config.json` there, or check that
     the folder's run was made with the same config (all but `ignore`), so
-    that a resumed run continues the same experiment.
+    that a resumed run continues the same experiment. With `write=False`
+    (a multi-worker run's non-chief workers) only the check is made.
 
     Raises:
         ConfigError: the folder holds a run with other settings; lists
             them.
     """
     run_dir = pathlib.Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if write:
+        run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "config.json"
     if path.exists():
         saved = from_json(type(config), path.read_text())
@@ -227,5 +255,6 @@ def prepare_run_dir(
                 f"({details}). Use another --run-dir, or the same options to "
                 "resume it."
             )
-    path.write_text(to_json(config))
+    if write:
+        path.write_text(to_json(config))
     return run_dir

@@ -11,6 +11,7 @@ run would. Early stopping and the best checkpoint are part of that state.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -18,6 +19,8 @@ import math
 import os
 import pathlib
 import platform
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 
@@ -119,6 +122,43 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+class ClipAfterAllReduceMixin:
+    """Sum the replicas' gradients before clipping them.
+
+    Keras clips each replica's share of the gradient and then sums the
+    shares (under a `tf.distribute` strategy with several replicas), so a
+    clipped step differs from the same step on one device. This mixin
+    all-reduces first and clips the sum, which is what one device computes
+    for the same global batch. With one replica it changes nothing.
+    """
+
+    _gradients_reduced = False
+
+    def _backend_apply_gradients(self, grads, trainable_variables):
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return super()._backend_apply_gradients(grads, trainable_variables)
+        present = [index for index, g in enumerate(grads) if g is not None]
+        reduced = context.all_reduce(
+            tf.distribute.ReduceOp.SUM, [grads[i] for i in present]
+        )
+        grads = list(grads)
+        for index, value in zip(present, reduced, strict=True):
+            grads[index] = value
+        self._gradients_reduced = True  # read while tracing the update
+        try:
+            return super()._backend_apply_gradients(grads, trainable_variables)
+        finally:
+            self._gradients_reduced = False
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        if self._gradients_reduced:
+            return list(grads_and_vars)
+        return super()._all_reduce_sum_gradients(grads_and_vars)
+
+
 class GradientStatsMixin:
     """Records, at every optimizer step, the gradients' global norm before
     clipping and whether clipping changed them, in optimizer variables:
@@ -181,20 +221,37 @@ def make_optimizer(
             "Received an invalid value for argument `clipnorm`, expected a "
             f"positive float (clipping is always on), got {clipnorm!r}."
         )
-    optimizer_class = OPTIMIZERS[name]
-    if track_gradients:
-        optimizer_class = _TRACKED.setdefault(
-            name,
-            type(
-                f"Tracked{optimizer_class.__name__}",
-                (GradientStatsMixin, optimizer_class),
-                {},
-            ),
-        )
+    optimizer_class = _optimizer_class(name, track_gradients)
     return optimizer_class(learning_rate=learning_rate, clipnorm=clipnorm)
 
 
-_TRACKED: dict[str, type] = {}
+def _make_optimizer_class(name: str, track_gradients: bool) -> type:
+    """The Keras optimizer with the toolkit's mixins: gradients summed
+    across replicas before clipping (TensorFlow backend) and, with
+    `track_gradients`, `GradientStatsMixin`. Registered as serializable
+    under the `toolkit` package, so a saved model's optimizer reloads in
+    any process that imports `toolkit`."""
+    base = OPTIMIZERS[name]
+    mixins = (GradientStatsMixin,) if track_gradients else ()
+    if keras.backend.backend() == "tensorflow":
+        mixins += (ClipAfterAllReduceMixin,)
+    if not mixins:
+        return base
+    prefix = "Tracked" if track_gradients else "Clipped"
+    return keras.saving.register_keras_serializable("toolkit")(
+        type(f"{prefix}{base.__name__}", (*mixins, base), {})
+    )
+
+
+_CLASSES = {
+    (name, tracked): _make_optimizer_class(name, tracked)
+    for name in OPTIMIZERS
+    for tracked in (False, True)
+}
+
+
+def _optimizer_class(name: str, track_gradients: bool) -> type:
+    return _CLASSES[(name, track_gradients)]
 
 
 def tracked_optimizer(
@@ -350,6 +407,7 @@ def train_with_resume(
     verbose: int = 1,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     max_train_seconds: float | None = None,
+    chief: bool | None = None,
 ) -> TrainState:
     """Train `model` (compiled) for up to `epochs` epochs, resumably.
 
@@ -373,6 +431,10 @@ def train_with_resume(
         max_train_seconds: stop once this much training time (counted by
             `TrainingClock` across resumes) has passed; the epoch under way
             ends early and is validated and saved.
+        chief: whether this process writes to `run_dir` (default:
+            `distribute.is_chief()`). The other workers of a multi-worker
+            run resume from the chief's `run_dir` (shared storage) and
+            write to a scratch folder that is deleted at the end.
 
     Returns:
         The final `TrainState`. The model holds the best epoch's weights.
@@ -381,22 +443,82 @@ def train_with_resume(
         NonFiniteLossError: the loss became NaN or infinite; the last good
             epoch's checkpoint is kept.
     """
+    from toolkit import distribute
+
     run_dir = pathlib.Path(run_dir)
+    if chief is None:
+        chief = distribute.is_chief()
+    if chief:
+        return _train_with_resume(
+            model,
+            train_data_for_epoch,
+            validation_data,
+            run_dir,
+            run_dir,
+            epochs,
+            monitor,
+            mode,
+            patience,
+            verbose,
+            callbacks,
+            max_train_seconds,
+        )
+    with tempfile.TemporaryDirectory(prefix="toolkit_worker_") as scratch:
+        return _train_with_resume(
+            model,
+            train_data_for_epoch,
+            validation_data,
+            run_dir,
+            pathlib.Path(scratch),
+            epochs,
+            monitor,
+            mode,
+            patience,
+            0,  # the chief shows progress
+            callbacks,
+            max_train_seconds,
+        )
+
+
+def _train_with_resume(
+    model,
+    train_data_for_epoch,
+    validation_data,
+    resume_dir: pathlib.Path,
+    run_dir: pathlib.Path,
+    epochs,
+    monitor,
+    mode,
+    patience,
+    verbose,
+    callbacks,
+    max_train_seconds,
+) -> TrainState:
+    """`train_with_resume`, resuming from `resume_dir` and writing to
+    `run_dir` (the same folder, except on non-chief workers)."""
     checkpoints = run_dir / "checkpoints"
     checkpoints.mkdir(parents=True, exist_ok=True)
-    state = load_state(run_dir)
+    state = load_state(resume_dir)
     best = checkpoints / "best.weights.h5"
 
     def checkpoint(epochs_done: int, suffix: str) -> pathlib.Path:
         return checkpoints / f"epoch_{epochs_done:03d}.{suffix}"
 
     if state.epochs_done:
-        last = checkpoint(state.epochs_done, "weights.h5")
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-        model.load_weights(last)
-        _restore_seed_states(model, checkpoint(state.epochs_done, "seeds.npy"))
-        _truncate_history(run_dir, state.epochs_done)
+        resume = resume_dir / "checkpoints"
+        last = resume / f"epoch_{state.epochs_done:03d}.weights.h5"
+        strategy = getattr(model, "distribute_strategy", None)
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            model.load_weights(last)
+        _restore_seed_states(
+            model, resume / f"epoch_{state.epochs_done:03d}.seeds.npy"
+        )
+        if resume_dir == run_dir:
+            _truncate_history(run_dir, state.epochs_done)
+        elif (resume / "best.weights.h5").exists():
+            shutil.copyfile(resume / "best.weights.h5", best)
         if verbose:
             print(
                 f"Resuming from {last} after epoch {state.epochs_done} "

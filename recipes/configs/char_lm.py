@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from toolkit.config import require
+from toolkit.config import check_strategy, require
 
 CORPORA = ("shakespeare", "text8", "imdb-unsup")
 
@@ -46,6 +46,10 @@ class CharLmConfig:
     patience: int | None = None  # early stopping on validation loss
     jit_compile: bool = True  # XLA (fixed batch shapes, so it pays off)
     seed: int = 1337
+    # Scale-out with tf.distribute (README "Several devices"); batch_size
+    # is the global batch, split across the replicas. Needs "windows".
+    strategy: Literal["none", "mirrored", "multiworker"] = "none"
+    cpu_devices: int | None = None  # mirrored: N logical CPU devices
     # Evaluation over whole splits: this many parallel streams, read in
     # chunks of eval_sequence_length with the state carried across chunks.
     eval_batch_size: int = 16
@@ -118,6 +122,17 @@ class CharLmConfig:
             self.sample_temperatures,
         )
         require(self.verbose in (0, 1, 2), "verbose", "0, 1 or 2", self.verbose)
+        check_strategy(self)
+        require(
+            self.strategy == "none" or self.batching == "windows",
+            "batching",
+            "'windows' under a distribution strategy. Stateful TBPTT keeps "
+            "each layer's state in one variable, which tf.distribute would "
+            "mirror across replicas, so replicas would overwrite each "
+            "other's streams; use --batching=windows with "
+            f"--strategy={self.strategy}",
+            self.batching,
+        )
         if self.residual:
             require(
                 self.layers >= 2,

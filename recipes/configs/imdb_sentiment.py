@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from toolkit.config import require
+from toolkit.config import check_strategy, require
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +43,10 @@ class ImdbConfig:
     patience: int = 1  # early stopping on validation loss
     jit_compile: bool = False  # XLA; needs fixed bucket shapes
     seed: int = 1337
+    # Scale-out with tf.distribute (README "Several devices"); batch_size
+    # is the global batch, split across the replicas.
+    strategy: Literal["none", "mirrored", "multiworker"] = "none"
+    cpu_devices: int | None = None  # mirrored: N logical CPU devices
     # Outputs.
     run_dir: str = "runs/imdb_sentiment"
     baseline: bool = True  # train the TF-IDF bigram baseline too
@@ -100,6 +104,7 @@ class ImdbConfig:
             self.bucket_boundaries,
         )
         require(self.verbose in (0, 1, 2), "verbose", "0, 1 or 2", self.verbose)
+        check_strategy(self)
         if self.residual:
             require(
                 self.layers >= 2
