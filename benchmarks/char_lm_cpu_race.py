@@ -64,10 +64,14 @@ def plain_keras_curve(corpus, budget, eval_every, seed):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     validation = corpus.splits["validation"]
-    windows = data.window_dataset(corpus.splits["train"], 32, 64, seed=seed)
     seconds, next_eval = 0.0, eval_every
     points = []
+    passes = 0
     while seconds < budget:
+        windows = data.window_dataset(
+            corpus.splits["train"], 32, 64, seed=seed + passes
+        )
+        passes += 1
         for inputs, targets in windows:
             start = time.perf_counter()
             model.train_on_batch(inputs, targets)

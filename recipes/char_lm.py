@@ -30,6 +30,7 @@ import time
 if __package__ in (None, ""):  # `python recipes/char_lm.py`
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from recipes import training_main  # noqa: E402
 from recipes.configs.char_lm import (  # noqa: E402
     DEFAULT_PRESET,
     PRESETS,
@@ -91,14 +92,19 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
     import keras
     import numpy as np
 
-    from toolkit import data, evaluation, export, plots, training
+    from toolkit import data, distribute, evaluation, export, plots, training
     from toolkit.data.char_lm import CharVocabulary
     from toolkit.sampling import SampleWriter
 
     start = time.perf_counter()
-    run_dir = config_lib.prepare_run_dir(config, config.run_dir)
+    # First: logical CPU devices can only be set before TensorFlow starts.
+    strategy = distribute.make_strategy(config.strategy, config.cpu_devices)
+    chief = distribute.is_chief(strategy)
+    run_dir = config_lib.prepare_run_dir(config, config.run_dir, write=chief)
     training.set_seed(config.seed)
-    log = print if config.verbose else (lambda *a, **k: None)
+    log = print if config.verbose and chief else (lambda *a, **k: None)
+    if config.strategy != "none":
+        log(f"Strategy: {distribute.describe(strategy)}")
 
     corpus = load_corpus(config)
     vocabulary = corpus.vocabulary
@@ -110,7 +116,8 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
                 f"{run_dir} holds a run on a corpus with another vocabulary; "
                 "use another --run-dir."
             )
-    vocabulary_path.write_text(vocabulary.to_json())
+    if chief:
+        vocabulary_path.write_text(vocabulary.to_json())
     sizes = ", ".join(f"{k} {len(v):,}" for k, v in corpus.splits.items())
     log(
         f"Corpus {corpus.name}: {len(vocabulary)} characters; {sizes} "
@@ -151,25 +158,30 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
             data.window_dataset(train_ids, B, T, seed=int(rng.integers(2**31)))
             .repeat()
             .take(steps_per_epoch)
+            .with_options(distribute.shard_options())
         )
 
-    model = build_model(config, len(vocabulary), training=True)
     total_steps = config.epochs * steps_per_epoch
-    learning_rate = training.make_schedule(
-        config.schedule,
-        config.learning_rate,
-        total_steps,
-        min(config.warmup_steps, total_steps - 1),
-        config.final_lr_fraction,
-    )
-    model.compile(
-        optimizer=training.make_optimizer(
-            config.optimizer, learning_rate, config.clipnorm
-        ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=config.jit_compile,
-    )
-    model(np.zeros((B if stateful else 1, 1), dtype="int32"))  # build
+    jit_compile = config.jit_compile and distribute.supports_xla(strategy)
+    if config.jit_compile and not jit_compile:
+        log("XLA is off: it cannot run replicas on logical CPU devices.")
+    with strategy.scope():
+        model = build_model(config, len(vocabulary), training=True)
+        learning_rate = training.make_schedule(
+            config.schedule,
+            config.learning_rate,
+            total_steps,
+            min(config.warmup_steps, total_steps - 1),
+            config.final_lr_fraction,
+        )
+        model.compile(
+            optimizer=training.make_optimizer(
+                config.optimizer, learning_rate, config.clipnorm
+            ),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit_compile,
+        )
+        model(np.zeros((B if stateful else 1, 1), dtype="int32"))  # build
     log(
         f"Model: {model.count_params():,} parameters; {steps_per_epoch:,} "
         f"steps of {B}x{T} characters per epoch, {config.batching} batches"
@@ -177,18 +189,23 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
 
     prime = config.sample_prime or vocabulary.decode(validation_ids[:32])
     callbacks = [
+        # Every worker scores validation (same weights, same number), so
+        # all agree on the best epoch; only the chief writes samples.
         evaluation.CharLMValidation(
             validation_ids, config.eval_batch_size, config.eval_sequence_length
         ),
-        SampleWriter(
-            run_dir / "samples",
-            vocabulary,
-            prime,
-            config.sample_temperatures,
-            config.sample_length,
-            seed=config.seed,
-        ),
     ]
+    if chief:
+        callbacks.append(
+            SampleWriter(
+                run_dir / "samples",
+                vocabulary,
+                prime,
+                config.sample_temperatures,
+                config.sample_length,
+                seed=config.seed,
+            )
+        )
     if stateful:
         callbacks.insert(0, training.ResetStatesEachEpoch())
     state = training.train_with_resume(
@@ -201,7 +218,11 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
         verbose=config.verbose,
         callbacks=callbacks,
         max_train_seconds=config.max_train_seconds,
+        chief=chief,
     )
+    if not chief:
+        return {"chief": False, "distribute": distribute.describe(strategy)}
+    model = distribute.local_copy(model)  # scored and exported on one device
 
     # Whole splits, with the best epoch's weights; test only once, here.
     def score(name):
@@ -226,6 +247,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
         "stop_reason": state.stop_reason,
         "train_seconds": state.train_seconds,
         "parameters": int(model.count_params()),
+        "distribute": distribute.describe(strategy),
     }
     if "test" in corpus.splits:
         results["test"] = score("test")
@@ -270,30 +292,15 @@ def summary(results: dict) -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if "-h" in argv or "--help" in argv:
-        print(config_lib.usage(__doc__, PRESETS, CharLmConfig))
-        return 0
-    try:
-        preset, config = config_lib.parse_config(PRESETS, argv, DEFAULT_PRESET)
-    except config_lib.ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if config.verbose:
-        print(f"Preset {preset!r}; run folder {config.run_dir}")
-    from toolkit.data import CorruptDataError, DataNotFoundError
-    from toolkit.training import NonFiniteLossError
-
-    try:
-        results = train_and_evaluate(config)
-    except config_lib.ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (DataNotFoundError, CorruptDataError, NonFiniteLossError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(summary(results))
-    return 0
+    return training_main.run(
+        __doc__,
+        PRESETS,
+        CharLmConfig,
+        train_and_evaluate,
+        summary,
+        argv,
+        default_preset=DEFAULT_PRESET,
+    )
 
 
 if __name__ == "__main__":

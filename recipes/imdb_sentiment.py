@@ -13,6 +13,7 @@ model.keras. Run the same command again after an interruption to resume.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import sys
@@ -21,6 +22,7 @@ import time
 if __package__ in (None, ""):  # `python recipes/imdb_sentiment.py`
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from recipes import training_main  # noqa: E402
 from recipes.configs.imdb_sentiment import PRESETS, ImdbConfig  # noqa: E402
 from toolkit import config as config_lib  # noqa: E402
 
@@ -109,6 +111,9 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
             bucket_boundaries=config.bucket_boundaries,
         ).with_options(distribute.shard_options())
 
+    if config.jit_compile and not distribute.supports_xla(strategy):
+        log("XLA is off: it cannot run replicas on logical CPU devices.")
+        config = dataclasses.replace(config, jit_compile=False)
     with strategy.scope():
         model = build_and_compile(config, len(vocabulary))
     if config.pretrained_embeddings:
@@ -209,41 +214,9 @@ def summary(results: dict) -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if "-h" in argv or "--help" in argv:
-        print(config_lib.usage(__doc__, PRESETS, ImdbConfig))
-        return 0
-    try:
-        preset, config = config_lib.parse_config(PRESETS, argv)
-    except config_lib.ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if config.verbose:
-        print(f"Preset {preset!r}; run folder {config.run_dir}")
-    from toolkit.data import CorruptDataError, DataNotFoundError
-    from toolkit.distribute import (
-        LOST_WORKER_ERRORS,
-        DistributeConfigError,
-        lost_worker_message,
+    return training_main.run(
+        __doc__, PRESETS, ImdbConfig, train_and_evaluate, summary, argv
     )
-    from toolkit.training import NonFiniteLossError
-
-    try:
-        results = train_and_evaluate(config)
-    except (config_lib.ConfigError, DistributeConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (DataNotFoundError, CorruptDataError, NonFiniteLossError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except LOST_WORKER_ERRORS as error:
-        if config.strategy != "multiworker":
-            raise
-        print(f"error: {lost_worker_message(error)}", file=sys.stderr)
-        return 1
-    if results.get("chief", True):
-        print(summary(results))
-    return 0
 
 
 if __name__ == "__main__":

@@ -251,3 +251,18 @@ def lost_worker_message(error: tf.errors.OpError) -> str:
         f"({detail}). Its checkpoints are intact: start all workers again "
         "with the same command to resume from the last finished epoch."
     )
+
+
+def supports_xla(strategy: tf.distribute.Strategy) -> bool:
+    """False when the strategy mirrors over several CPU devices of one
+    process: XLA compiles each replica's step for the first CPU device and
+    then cannot reach the other replicas' variables ("Trying to access
+    resource ... located in device CPU:1 from device CPU:0"; see
+    tensorflow.org/xla/known_issues). GPUs and one-device strategies are
+    fine."""
+    if not isinstance(strategy, tf.distribute.MirroredStrategy):
+        return True
+    devices = list(strategy.extended.worker_devices)
+    return not (
+        len(devices) > 1 and all("CPU" in device.upper() for device in devices)
+    )

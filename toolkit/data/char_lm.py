@@ -206,7 +206,12 @@ def window_dataset(
     seed: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of non-overlapping windows `(inputs, targets)`, each
-    `(batch_size, sequence_length)` int32, reshuffled every epoch."""
+    `(batch_size, sequence_length)` int32, shuffled by `seed`.
+
+    Every iteration of the dataset gives the same order, so a strategy
+    that iterates it once to build the model and again to train trains on
+    what one device would; pass another seed for another order (the
+    character-LM recipe seeds each epoch)."""
     batch_size = _checks.check_positive_int("batch_size", batch_size)
     sequence_length = _checks.check_positive_int(
         "sequence_length", sequence_length
@@ -225,7 +230,7 @@ def window_dataset(
     dataset = tf.data.Dataset.from_tensor_slices((inputs, targets))
     if shuffle:
         dataset = dataset.shuffle(
-            count, seed=seed, reshuffle_each_iteration=True
+            count, seed=seed, reshuffle_each_iteration=False
         )
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
