@@ -97,14 +97,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
     from toolkit.sampling import SampleWriter
 
     start = time.perf_counter()
-    # First: logical CPU devices can only be set before TensorFlow starts.
-    strategy = distribute.make_strategy(config.strategy, config.cpu_devices)
-    chief = distribute.is_chief(strategy)
-    run_dir = config_lib.prepare_run_dir(config, config.run_dir, write=chief)
-    training.set_seed(config.seed)
-    log = print if config.verbose and chief else (lambda *a, **k: None)
-    if config.strategy != "none":
-        log(f"Strategy: {distribute.describe(strategy)}")
+    strategy, chief, run_dir, log = training_main.start_run(config)
 
     corpus = load_corpus(config)
     vocabulary = corpus.vocabulary

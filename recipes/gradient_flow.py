@@ -21,6 +21,7 @@ import time
 if __package__ in (None, ""):  # `python recipes/gradient_flow.py`
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from recipes import training_main  # noqa: E402
 from recipes.configs.gradient_flow import (  # noqa: E402
     DEFAULT_PRESET,
     PRESETS,
@@ -216,6 +217,7 @@ def run_lab(config: GradientFlowConfig, log=print) -> dict:
     results["seconds"] = time.perf_counter() - start
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     (run_dir / "report.md").write_text(report(config, results))
+    results["report"] = str(run_dir / "report.md")
     return results
 
 
@@ -285,22 +287,20 @@ def report(config: GradientFlowConfig, results: dict) -> str:
     return "\n".join(lines)
 
 
+def summary(results: dict) -> str:
+    return f"Report: {results['report']} ({results['seconds']:.0f} s)"
+
+
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if "-h" in argv or "--help" in argv:
-        print(config_lib.usage(__doc__, PRESETS, GradientFlowConfig))
-        return 0
-    try:
-        _, config = config_lib.parse_config(PRESETS, argv, DEFAULT_PRESET)
-        results = run_lab(config)
-    except config_lib.ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(
-        f"Report: {pathlib.Path(config.run_dir) / 'report.md'} "
-        f"({results['seconds']:.0f} s)"
+    return training_main.run(
+        __doc__,
+        PRESETS,
+        GradientFlowConfig,
+        run_lab,
+        summary,
+        argv,
+        default_preset=DEFAULT_PRESET,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ if __package__ in (None, ""):  # `python recipes/imdb_sentiment.py`
 
 from recipes import training_main  # noqa: E402
 from recipes.configs.imdb_sentiment import PRESETS, ImdbConfig  # noqa: E402
-from toolkit import config as config_lib  # noqa: E402
 
 
 def build_and_compile(config: ImdbConfig, vocab_size: int):
@@ -74,13 +73,7 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
     )
 
     start = time.perf_counter()
-    # First: logical CPU devices can only be set before TensorFlow starts.
-    strategy = distribute.make_strategy(config.strategy, config.cpu_devices)
-    chief = distribute.is_chief(strategy)
-    run_dir = config_lib.prepare_run_dir(config, config.run_dir, write=chief)
-    training.set_seed(config.seed)
-    log = print if config.verbose and chief else (lambda *a, **k: None)
-    log(f"Strategy: {distribute.describe(strategy)}")
+    strategy, chief, run_dir, log = training_main.start_run(config)
 
     imdb = data.load_imdb(
         config.dataset,

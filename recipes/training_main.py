@@ -30,7 +30,7 @@ def run(
     except config_lib.ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if config.verbose:
+    if getattr(config, "verbose", 0):
         print(f"Preset {preset!r}; run folder {config.run_dir}")
     from toolkit.data import CorruptDataError, DataNotFoundError
     from toolkit.distribute import (
@@ -49,10 +49,28 @@ def run(
         print(f"error: {error}", file=sys.stderr)
         return 1
     except LOST_WORKER_ERRORS as error:
-        if config.strategy != "multiworker":
+        if getattr(config, "strategy", "none") != "multiworker":
             raise
         print(f"error: {lost_worker_message(error)}", file=sys.stderr)
         return 1
     if results.get("chief", True):
         print(summary(results))
     return 0
+
+
+def start_run(config):
+    """`(strategy, chief, run_dir, log)` for a training recipe.
+
+    The strategy comes first: logical CPU devices can only be set before
+    TensorFlow starts. Then the run folder (written by the chief only),
+    the seed, and `log`, which prints on the chief only (when verbose)."""
+    from toolkit import distribute, training
+
+    strategy = distribute.make_strategy(config.strategy, config.cpu_devices)
+    chief = distribute.is_chief(strategy)
+    run_dir = config_lib.prepare_run_dir(config, config.run_dir, write=chief)
+    training.set_seed(config.seed)
+    log = print if config.verbose and chief else (lambda *a, **k: None)
+    if config.strategy != "none":
+        log(f"Strategy: {distribute.describe(strategy)}")
+    return strategy, chief, run_dir, log

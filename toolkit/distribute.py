@@ -164,8 +164,8 @@ class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     def reduce(self, reduce_op, value, axis):
         def reduce_one(item):
             local = self.experimental_local_results(item)[0]
-            rank = getattr(local, "shape", None)
-            scalar = rank is not None and len(rank) == 0
+            shape = getattr(local, "shape", None)
+            scalar = shape is not None and len(shape) == 0
             return tf.distribute.MultiWorkerMirroredStrategy.reduce(
                 self, reduce_op, item, None if scalar else axis
             )
@@ -205,7 +205,7 @@ def describe(strategy: tf.distribute.Strategy) -> dict:
     """What a run records about its strategy (metrics.json, logs)."""
     resolver = getattr(strategy, "cluster_resolver", None)
     info = {
-        "strategy": type(strategy).__name__,
+        "strategy": type(strategy).__name__.lstrip("_"),
         "replicas": int(strategy.num_replicas_in_sync),
     }
     if resolver is not None and resolver.cluster_spec().as_dict():

@@ -155,6 +155,26 @@ def _train(
     }
 
 
+def _describe(
+    task, cell, units, timesteps, forget_bias, measure, baseline, run
+) -> dict:
+    """A run's record: its settings, `test_<measure>`,
+    `baseline_<measure>` and `beats_baseline` (under half the baseline),
+    plus what `_train` measured."""
+    test = run.pop("test_loss")
+    return {
+        "task": task,
+        "cell": cell,
+        "units": units,
+        "timesteps": timesteps,
+        "forget_bias": forget_bias if cell == "lstm" else None,
+        f"test_{measure}": test,
+        f"baseline_{measure}": baseline,
+        "beats_baseline": bool(test < 0.5 * baseline),
+        **run,
+    }
+
+
 def train_adding(
     cell: str,
     units: int,
@@ -198,18 +218,16 @@ def train_adding(
         flow_log,
         flow_every,
     )
-    run["test_mse"] = run.pop("test_loss")
-    baseline = synthetic.ADDING_MEAN_BASELINE_MSE
-    return {
-        "task": "adding",
-        "cell": cell,
-        "units": units,
-        "timesteps": timesteps,
-        "forget_bias": forget_bias if cell == "lstm" else None,
-        "baseline_mse": baseline,
-        "beats_baseline": bool(run["test_mse"] < 0.5 * baseline),
-        **run,
-    }
+    return _describe(
+        "adding",
+        cell,
+        units,
+        timesteps,
+        forget_bias,
+        "mse",
+        synthetic.ADDING_MEAN_BASELINE_MSE,
+        run,
+    )
 
 
 def train_copy(
@@ -261,15 +279,13 @@ def train_copy(
         flow_log,
         flow_every,
     )
-    run["test_cross_entropy"] = run.pop("test_loss")
-    baseline = synthetic.copy_memory_baseline(timesteps)
-    return {
-        "task": "copy",
-        "cell": cell,
-        "units": units,
-        "timesteps": timesteps,
-        "forget_bias": forget_bias if cell == "lstm" else None,
-        "baseline_cross_entropy": baseline,
-        "beats_baseline": bool(run["test_cross_entropy"] < 0.5 * baseline),
-        **run,
-    }
+    return _describe(
+        "copy",
+        cell,
+        units,
+        timesteps,
+        forget_bias,
+        "cross_entropy",
+        synthetic.copy_memory_baseline(timesteps),
+        run,
+    )

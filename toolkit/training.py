@@ -448,33 +448,25 @@ def train_with_resume(
     run_dir = pathlib.Path(run_dir)
     if chief is None:
         chief = distribute.is_chief()
-    if chief:
+    with contextlib.ExitStack() as stack:
+        write_dir = run_dir
+        if not chief:
+            write_dir = pathlib.Path(
+                stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix="toolkit_worker_")
+                )
+            )
         return _train_with_resume(
             model,
             train_data_for_epoch,
             validation_data,
             run_dir,
-            run_dir,
+            write_dir,
             epochs,
             monitor,
             mode,
             patience,
-            verbose,
-            callbacks,
-            max_train_seconds,
-        )
-    with tempfile.TemporaryDirectory(prefix="toolkit_worker_") as scratch:
-        return _train_with_resume(
-            model,
-            train_data_for_epoch,
-            validation_data,
-            run_dir,
-            pathlib.Path(scratch),
-            epochs,
-            monitor,
-            mode,
-            patience,
-            0,  # the chief shows progress
+            verbose if chief else 0,  # the chief shows progress
             callbacks,
             max_train_seconds,
         )
