@@ -61,7 +61,6 @@ def build_and_compile(config: ImdbConfig, vocab_size: int):
 
 def train_and_evaluate(config: ImdbConfig) -> dict:
     """The whole recipe; returns what it writes to metrics.json."""
-
     from toolkit import (
         data,
         distribute,
