@@ -221,7 +221,7 @@ def make_optimizer(
             "Received an invalid value for argument `clipnorm`, expected a "
             f"positive float (clipping is always on), got {clipnorm!r}."
         )
-    optimizer_class = _optimizer_class(name, track_gradients)
+    optimizer_class = _CLASSES[(name, track_gradients)]
     return optimizer_class(learning_rate=learning_rate, clipnorm=clipnorm)
 
 
@@ -248,10 +248,6 @@ _CLASSES = {
     for name in OPTIMIZERS
     for tracked in (False, True)
 }
-
-
-def _optimizer_class(name: str, track_gradients: bool) -> type:
-    return _CLASSES[(name, track_gradients)]
 
 
 def tracked_optimizer(
