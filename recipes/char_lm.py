@@ -97,7 +97,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
     from toolkit.sampling import SampleWriter
 
     start = time.perf_counter()
-    strategy, chief, run_dir, log = training_main.start_run(config)
+    config, strategy, chief, run_dir, log = training_main.start_run(config)
 
     corpus = load_corpus(config)
     vocabulary = corpus.vocabulary
@@ -155,9 +155,6 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
         )
 
     total_steps = config.epochs * steps_per_epoch
-    jit_compile = config.jit_compile and distribute.supports_xla(strategy)
-    if config.jit_compile and not jit_compile:
-        log("XLA is off: it cannot run replicas on logical CPU devices.")
     with strategy.scope():
         model = build_model(config, len(vocabulary), training=True)
         learning_rate = training.make_schedule(
@@ -172,7 +169,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
                 config.optimizer, learning_rate, config.clipnorm
             ),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=jit_compile,
+            jit_compile=config.jit_compile,
         )
         model(np.zeros((B if stateful else 1, 1), dtype="int32"))  # build
     log(

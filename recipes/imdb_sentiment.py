@@ -13,7 +13,6 @@ model.keras. Run the same command again after an interruption to resume.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import pathlib
 import sys
@@ -72,7 +71,7 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
     )
 
     start = time.perf_counter()
-    strategy, chief, run_dir, log = training_main.start_run(config)
+    config, strategy, chief, run_dir, log = training_main.start_run(config)
 
     imdb = data.load_imdb(
         config.dataset,
@@ -103,9 +102,6 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
             bucket_boundaries=config.bucket_boundaries,
         ).with_options(distribute.shard_options())
 
-    if config.jit_compile and not distribute.supports_xla(strategy):
-        log("XLA is off: it cannot run replicas on logical CPU devices.")
-        config = dataclasses.replace(config, jit_compile=False)
     with strategy.scope():
         model = build_and_compile(config, len(vocabulary))
     if config.pretrained_embeddings:

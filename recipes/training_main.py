@@ -59,11 +59,16 @@ def run(
 
 
 def start_run(config):
-    """`(strategy, chief, run_dir, log)` for a training recipe.
+    """`(config, strategy, chief, run_dir, log)` for a training recipe.
 
     The strategy comes first: logical CPU devices can only be set before
     TensorFlow starts. Then the run folder (written by the chief only),
-    the seed, and `log`, which prints on the chief only (when verbose)."""
+    the seed, and `log`, which prints on the chief only (when verbose).
+    The config returned has `jit_compile` off where the strategy cannot
+    run XLA (replicas on logical CPU devices); `config.json` keeps what
+    was asked for."""
+    import dataclasses
+
     from toolkit import distribute, training
 
     strategy = distribute.make_strategy(config.strategy, config.cpu_devices)
@@ -73,4 +78,7 @@ def start_run(config):
     log = print if config.verbose and chief else (lambda *a, **k: None)
     if config.strategy != "none":
         log(f"Strategy: {distribute.describe(strategy)}")
-    return strategy, chief, run_dir, log
+    if config.jit_compile and not distribute.supports_xla(strategy):
+        log("XLA is off: it cannot run replicas on logical CPU devices.")
+        config = dataclasses.replace(config, jit_compile=False)
+    return config, strategy, chief, run_dir, log
