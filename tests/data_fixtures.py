@@ -43,6 +43,21 @@ MINI_IMDB = {
 }
 
 
+def movie_of(label: str, review_id: int) -> int:
+    """The fixtures' movie of a training review: two or three reviews per
+    movie, positive and negative movies apart, as in the real archive."""
+    return 1000 + review_id // 2 if label == "pos" else 2000 + review_id // 3
+
+
+def urls_text(reviews, label: str) -> str:
+    """`train/urls_<label>.txt`: line i is review id i's movie page."""
+    count = max(i for i, _, _ in reviews[("train", label)]) + 1
+    return "".join(
+        f"http://www.imdb.com/title/tt{movie_of(label, i):07d}/usercomments\n"
+        for i in range(count)
+    )
+
+
 def write_imdb_tree(root: pathlib.Path, reviews=MINI_IMDB) -> pathlib.Path:
     """An `aclImdb/` tree under `root` with README and urls files too."""
     base = root / "aclImdb"
@@ -55,13 +70,24 @@ def write_imdb_tree(root: pathlib.Path, reviews=MINI_IMDB) -> pathlib.Path:
             )
     (base / "README").write_text("Large Movie Review Dataset v1.0\n")
     (base / "imdb.vocab").write_text("the\nand\n")
-    (base / "train" / "urls_pos.txt").write_text("http://example/\n")
+    for label in ("pos", "neg"):
+        (base / "train" / f"urls_{label}.txt").write_text(
+            urls_text(reviews, label)
+        )
     return base
 
 
-def write_imdb_archive(path: pathlib.Path, reviews=MINI_IMDB) -> pathlib.Path:
-    """An `aclImdb_v1.tar.gz`-style archive of the same tree."""
+def write_imdb_archive(
+    path: pathlib.Path, reviews=MINI_IMDB, urls: bool = True
+) -> pathlib.Path:
+    """An `aclImdb_v1.tar.gz`-style archive of the same tree (with the
+    training `urls_*.txt` files unless `urls=False`)."""
     with tarfile.open(path, "w:gz") as archive:
+        for label in ("pos", "neg") if urls else ():
+            data = urls_text(reviews, label).encode()
+            info = tarfile.TarInfo(f"aclImdb/train/urls_{label}.txt")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
         for (split, label), items in reviews.items():
             for review_id, rating, text in items:
                 data = text.encode("utf-8")

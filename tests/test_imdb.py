@@ -9,6 +9,8 @@ import pytest
 from data_fixtures import (
     MINI_IMDB,
     SHARED_DATA,
+    movie_of,
+    synthetic_imdb,
     write_imdb_archive,
     write_imdb_tree,
 )
@@ -87,6 +89,67 @@ def test_validation_is_carved_from_train_stratified_and_reproducible(
         first.validation.texts != other.validation.texts for other in [other]
     ]
     assert any(seeds_differ)
+
+
+@pytest.mark.parametrize("form", ["tree", "archive"])
+def test_movie_split_keeps_every_movie_on_one_side(tmp_path, form):
+    reviews = synthetic_imdb(train_per_class=30, test_per_class=2)
+    path = (
+        write_imdb_tree(tmp_path, reviews)
+        if form == "tree"
+        else write_imdb_archive(tmp_path / "imdb.tar.gz", reviews)
+    )
+    data = load_imdb(
+        path,
+        validation_split=0.2,
+        seed=5,
+        strict=False,
+        validation_by="movie",
+    )
+    for split in (data.train, data.validation):
+        expected = [
+            movie_of("pos" if label else "neg", int(review_id))
+            for label, review_id in zip(split.labels, split.ids, strict=True)
+        ]
+        assert split.movies.tolist() == expected
+    train_movies = set(data.train.movies.tolist())
+    validation_movies = set(data.validation.movies.tolist())
+    assert validation_movies and not train_movies & validation_movies
+    assert len(data.train) + len(data.validation) == 60
+    # Whole movies (at most 3 reviews each) until 20% of 60 is reached.
+    assert 12 <= len(data.validation) < 12 + 3
+    assert data.metadata["validation_by"] == "movie"
+    assert data.metadata["movies"]["in_both"] == 0
+    again = load_imdb(
+        path,
+        validation_split=0.2,
+        seed=5,
+        strict=False,
+        validation_by="movie",
+    )
+    assert again.validation.texts == data.validation.texts
+    other = load_imdb(
+        path,
+        validation_split=0.2,
+        seed=6,
+        strict=False,
+        validation_by="movie",
+    )
+    assert other.validation.texts != data.validation.texts
+
+
+def test_movie_split_without_urls_files_is_a_clear_error(tmp_path):
+    archive = write_imdb_archive(tmp_path / "imdb.tar.gz", urls=False)
+    with pytest.raises(DataNotFoundError, match="urls_pos.txt"):
+        load_imdb(
+            archive, validation_split=0.25, strict=False, validation_by="movie"
+        )
+    random_split = load_imdb(archive, validation_split=0.25, strict=False)
+    assert len(random_split.validation) == 2
+    with pytest.raises(ValueError, match="validation_by"):
+        load_imdb(
+            archive, validation_split=0.25, strict=False, validation_by="film"
+        )
 
 
 def test_strict_mode_requires_the_published_counts(tmp_path):
@@ -233,3 +296,16 @@ def test_real_archive_loads_with_published_counts():
     assert texts[(1, 0)].startswith("Bromwell High is a cartoon comedy.")
     assert not any("<br" in t for t in data.test.texts[:2000])
     assert set(np.unique(data.test.ratings)) == {1, 2, 3, 4, 7, 8, 9, 10}
+    assert (
+        set(data.train.movies.tolist()).isdisjoint(
+            data.validation.movies.tolist()
+        )
+        is False
+    )  # the random split shares movies: why "movie" exists
+    by_movie = load_imdb(REAL_ARCHIVE, validation_by="movie")
+    assert not set(by_movie.train.movies.tolist()) & set(
+        by_movie.validation.movies.tolist()
+    )
+    assert by_movie.metadata["movies"]["in_both"] == 0
+    assert 2_500 <= len(by_movie.validation) < 2_600
+    assert len(by_movie.train) + len(by_movie.validation) == 25_000

@@ -8,13 +8,21 @@ a rebuilt archive without the `*.feat` files, so the loader validates the
 structure (folders, names, counts, rating ranges, balance) rather than a
 checksum; the checksum guards only what the loader downloads itself.
 
+Each labelled training review's movie comes from the archive's
+`train/urls_pos.txt` and `train/urls_neg.txt` (line i is the IMDB page of
+review id i), so validation can be carved by movie: a model is then
+validated on movies it never trained on, as it is tested (the official test
+movies are disjoint from the training movies).
+
 The tensorflow-datasets `imdb_reviews` build is a second source with the same
-API (`source="tfds"`); it carries no ids or ratings (both -1).
+API (`source="tfds"`); it carries no ids, ratings or movies (all -1), so it
+supports only the random split.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import pathlib
 import re
@@ -58,6 +66,9 @@ _REVIEW_NAME = re.compile(
     r"^(?:.*/)?aclImdb/(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$"
 )
 _BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_URLS_NAME = re.compile(r"^(?:.*/)?aclImdb/train/urls_(pos|neg)\.txt$")
+_MOVIE_URL = re.compile(r"/title/tt(\d+)")
+SPLITS_BY = ("movie", "random")
 
 
 @dataclasses.dataclass
@@ -69,12 +80,19 @@ class TextSplit:
         labels: `(n,)` int32, 1 positive, 0 negative, -1 unlabelled.
         ratings: `(n,)` int32 star ratings 1-10 (0 unlabelled, -1 unknown).
         ids: `(n,)` int32 review ids within their folder (-1 unknown).
+        movies: `(n,)` int64 IMDB title numbers (the 453418 of
+            tt0453418), -1 where unknown (test, unlabelled, tfds).
     """
 
     texts: list[str]
     labels: np.ndarray
     ratings: np.ndarray
     ids: np.ndarray
+    movies: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.movies is None:
+            self.movies = np.full(len(self.texts), -1, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -86,6 +104,7 @@ class TextSplit:
             self.labels[indices],
             self.ratings[indices],
             self.ids[indices],
+            self.movies[indices],
         )
 
 
@@ -94,7 +113,8 @@ class ImdbData:
     """The IMDB splits and where they came from.
 
     `train` and `validation` partition the official training set (the
-    validation part is carved with a fixed seed, stratified by label);
+    validation part is carved with a fixed seed, by movie or stratified by
+    label);
     `test` is the official test set; `unsup` the 50,000 unlabelled reviews.
     """
 
@@ -142,20 +162,49 @@ def _find_tree_root(path: pathlib.Path) -> pathlib.Path:
     )
 
 
+def _iter_tree_urls(root: pathlib.Path):
+    for label in ("pos", "neg"):
+        path = root / "train" / f"urls_{label}.txt"
+        if path.is_file():
+            yield f"aclImdb/train/{path.name}", path.read_bytes()
+
+
+def _parse_movies(name: str, contents: bytes) -> np.ndarray:
+    """Title numbers, one per line of a `urls_*.txt` file."""
+    lines = contents.decode("utf-8", errors="replace").splitlines()
+    movies = np.full(len(lines), -1, dtype=np.int64)
+    for index, line in enumerate(lines):
+        match = _MOVIE_URL.search(line)
+        if match is None:
+            raise CorruptDataError(
+                f"{name}, line {index + 1}: {line[:80]!r} is not an IMDB "
+                "title URL (expected .../title/tt<number>/...)."
+            )
+        movies[index] = int(match.group(1))
+    return movies
+
+
 def _read_reviews(path: pathlib.Path):
-    """{(split, label): {id: (rating, text)}} from a tree or archive."""
-    files = (
-        _iter_tree(_find_tree_root(path))
-        if path.is_dir()
-        else (iter_tar_files(path))
-    )
+    """`({(split, label): {id: (rating, text)}}, {label: movies})` from a
+    tree or archive; `movies[i]` is the title number of training review
+    id i of that label (from `train/urls_<label>.txt`, when present)."""
+    if path.is_dir():
+        root = _find_tree_root(path)
+        files = itertools.chain(_iter_tree(root), _iter_tree_urls(root))
+    else:
+        files = iter_tar_files(path)
     folders: dict[tuple[str, str], dict[int, tuple[int, str]]] = {
         key: {} for key in PUBLISHED_COUNTS
     }
+    movies: dict[str, np.ndarray] = {}
     for name, contents in files:
+        urls = _URLS_NAME.match(name)
+        if urls is not None:
+            movies[urls.group(1)] = _parse_movies(name, contents)
+            continue
         match = _REVIEW_NAME.match(name)
         if match is None:
-            continue  # README, imdb.vocab, urls_*.txt, *.feat, ...
+            continue  # README, imdb.vocab, other urls_*.txt, *.feat, ...
         split, label, review_id, rating = match.groups()
         review_id, rating = int(review_id), int(rating)
         folder = folders[(split, label)]
@@ -171,7 +220,7 @@ def _read_reviews(path: pathlib.Path):
                 f"{path}: {name} is not valid UTF-8 ({error})."
             ) from error
         folder[review_id] = (rating, clean_review(text))
-    return folders
+    return folders, movies
 
 
 def _validate(folders, path: pathlib.Path, strict: bool) -> None:
@@ -215,13 +264,22 @@ def _validate(folders, path: pathlib.Path, strict: bool) -> None:
             )
 
 
-def _to_split(folder: dict[int, tuple[int, str]], label: int) -> TextSplit:
+def _to_split(
+    folder: dict[int, tuple[int, str]],
+    label: int,
+    movies: np.ndarray | None = None,
+) -> TextSplit:
     ids = np.array(sorted(folder), dtype=np.int32)
+    known = np.full(len(ids), -1, dtype=np.int64)
+    if movies is not None:
+        inside = ids < len(movies)
+        known[inside] = movies[ids[inside]]
     return TextSplit(
         [folder[i][1] for i in ids],
         np.full(len(ids), label, dtype=np.int32),
         np.array([folder[i][0] for i in ids], dtype=np.int32),
         ids,
+        known,
     )
 
 
@@ -231,6 +289,7 @@ def _concat(*splits: TextSplit) -> TextSplit:
         np.concatenate([s.labels for s in splits]),
         np.concatenate([s.ratings for s in splits]),
         np.concatenate([s.ids for s in splits]),
+        np.concatenate([s.movies for s in splits]),
     )
 
 
@@ -255,6 +314,47 @@ def carve_validation(
     return train.subset(keep), train.subset(validation_indices)
 
 
+def carve_validation_by_movie(
+    train: TextSplit, fraction: float, seed: int
+) -> tuple[TextSplit, TextSplit]:
+    """Split `train` into (train, validation) so that no movie is in both:
+    whole movies, in a seeded random order, go to validation until it holds
+    `fraction` of the reviews (to within one movie's reviews).
+
+    Raises:
+        DataNotFoundError: some reviews have no known movie (the archive's
+            `train/urls_pos.txt` or `urls_neg.txt` is missing or short).
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(
+            "Received an invalid value for argument `validation_split`, "
+            f"expected a float in (0, 1), got {fraction!r}."
+        )
+    unknown = int(np.sum(train.movies < 0))
+    if unknown:
+        raise DataNotFoundError(
+            f"{unknown:,} of {len(train):,} training reviews have no movie: "
+            "a movie-disjoint validation split needs the dataset's "
+            "train/urls_pos.txt and train/urls_neg.txt (line i names review "
+            "i's movie). Use the full aclImdb archive, or "
+            "validation_by='random'."
+        )
+    movies, counts = np.unique(train.movies, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(movies))
+    target = fraction * len(train)
+    chosen, total = [], 0
+    for index in order:
+        if total >= target:
+            break
+        chosen.append(movies[index])
+        total += counts[index]
+    in_validation = np.isin(train.movies, chosen)
+    return (
+        train.subset(np.flatnonzero(~in_validation)),
+        train.subset(np.flatnonzero(in_validation)),
+    )
+
+
 def load_imdb(
     path: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
@@ -263,6 +363,7 @@ def load_imdb(
     source: str = "files",
     strict: bool = True,
     download: bool = True,
+    validation_by: str = "random",
 ) -> ImdbData:
     """Load IMDB reviews with labels and ratings.
 
@@ -274,7 +375,10 @@ def load_imdb(
             there.
         data_dir: the data directory to search and download into.
         validation_split: fraction of the official training set held out as
-            validation, stratified by label. Never taken from test.
+            validation. Never taken from test.
+        validation_by: `"random"` (stratified by label) or `"movie"`
+            (whole movies, so that no movie is in both train and
+            validation; see `carve_validation_by_movie`).
         seed: seed of the validation split.
         source: `"files"` (the dataset's own format) or `"tfds"` (the
             tensorflow-datasets `imdb_reviews` build in `data_dir`).
@@ -287,7 +391,18 @@ def load_imdb(
         An `ImdbData` whose `metadata` records the source path and the size of
         every split.
     """
+    if validation_by not in SPLITS_BY:
+        raise ValueError(
+            "Received an invalid value for argument `validation_by`, "
+            f"expected one of {SPLITS_BY}, got {validation_by!r}."
+        )
     if source == "tfds":
+        if validation_by == "movie":
+            raise ValueError(
+                "The tensorflow-datasets imdb_reviews build has no movie "
+                "of each review; use validation_by='random' with "
+                "source='tfds', or source='files' for the movie split."
+            )
         return _load_from_tfds(data_dir, validation_split, seed, download)
     if source != "files":
         raise ValueError(
@@ -302,13 +417,18 @@ def load_imdb(
         download,
         what="an aclImdb/ folder or an aclImdb_v1.tar.gz archive",
     )
-    folders = _read_reviews(path)
+    folders, movies = _read_reviews(path)
     _validate(folders, path, strict)
     full_train = _concat(
-        _to_split(folders[("train", "neg")], 0),
-        _to_split(folders[("train", "pos")], 1),
+        _to_split(folders[("train", "neg")], 0, movies.get("neg")),
+        _to_split(folders[("train", "pos")], 1, movies.get("pos")),
     )
-    train, validation = carve_validation(full_train, validation_split, seed)
+    carve = (
+        carve_validation_by_movie
+        if validation_by == "movie"
+        else carve_validation
+    )
+    train, validation = carve(full_train, validation_split, seed)
     test = _concat(
         _to_split(folders[("test", "neg")], 0),
         _to_split(folders[("test", "pos")], 1),
@@ -323,15 +443,19 @@ def load_imdb(
         "files",
         validation_split,
         seed,
+        validation_by,
     )
 
 
-def _package(train, validation, test, unsup, source, kind, fraction, seed):
+def _package(
+    train, validation, test, unsup, source, kind, fraction, seed, by="random"
+):
     metadata = {
         "dataset": "imdb",
         "source": source,
         "source_kind": kind,
         "validation_split": fraction,
+        "validation_by": by,
         "seed": seed,
         "sizes": {
             "train": len(train),
@@ -340,6 +464,14 @@ def _package(train, validation, test, unsup, source, kind, fraction, seed):
             "unsup": len(unsup),
         },
     }
+    if np.all(train.movies >= 0) and np.all(validation.movies >= 0):
+        train_movies = set(train.movies.tolist())
+        validation_movies = set(validation.movies.tolist())
+        metadata["movies"] = {
+            "train": len(train_movies),
+            "validation": len(validation_movies),
+            "in_both": len(train_movies & validation_movies),
+        }
     return ImdbData(train, validation, test, unsup, source, metadata)
 
 
