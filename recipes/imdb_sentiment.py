@@ -1,6 +1,7 @@
 """IMDB sentiment with a deep LSTM: train, evaluate, compare, export.
 
     python recipes/imdb_sentiment.py --data-dir=../shared/data
+    python recipes/imdb_sentiment.py --preset=pretrained
     python recipes/imdb_sentiment.py --preset=smoke --data-dir=../shared/data
     python recipes/imdb_sentiment.py --cell=vanilla --run-dir=runs/vanilla
     python recipes/imdb_sentiment.py --help
@@ -8,7 +9,10 @@
 Writes to `--run-dir`: config.json, vocabulary.txt, checkpoints/,
 history.csv, logs/ (TensorBoard), metrics.json, training_curves.png,
 confusion_matrix.png, saved_model/ (raw text in, probability out) and
-model.keras. Run the same command again after an interruption to resume.
+model.keras. With --pretrain (presets pretrained, pretrained-gpu, smoke) the
+encoder is first pretrained as a word language model in
+--encoder-cache/<fingerprint>/ and reused by every later run that needs the
+same one. Run the same command again after an interruption to resume.
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ from recipes import training_main  # noqa: E402
 from recipes.configs.imdb_sentiment import PRESETS, ImdbConfig  # noqa: E402
 
 
-def build_and_compile(config: ImdbConfig, vocab_size: int):
+def build_and_compile(
+    config: ImdbConfig, vocab_size: int, steps_per_epoch: int = 1
+):
     """The config's classifier, compiled and built (call it inside a
-    strategy's scope to distribute it)."""
+    strategy's scope to distribute it); `steps_per_epoch` sizes the
+    learning-rate schedule."""
     import numpy as np
 
     from toolkit import models, training
@@ -46,9 +53,17 @@ def build_and_compile(config: ImdbConfig, vocab_size: int):
         head_dropout=config.head_dropout,
         seed=config.seed,
     )
+    total_steps = config.epochs * steps_per_epoch
+    learning_rate = training.make_schedule(
+        config.schedule,
+        config.learning_rate,
+        total_steps,
+        min(int(config.warmup_fraction * total_steps), total_steps - 1),
+        final_fraction=1 / 32,
+    )
     model.compile(
         optimizer=training.make_optimizer(
-            config.optimizer, config.learning_rate, config.clipnorm
+            config.optimizer, learning_rate, config.clipnorm
         ),
         loss="binary_crossentropy",
         metrics=["accuracy"],
@@ -56,6 +71,62 @@ def build_and_compile(config: ImdbConfig, vocab_size: int):
     )
     model(np.zeros((1, 1), dtype="int64"))  # build, so a resume can load
     return model
+
+
+def encoder_config(config: ImdbConfig, vocab_size: int):
+    """The `PretrainConfig` of the encoder that `config` fine-tunes."""
+    from toolkit.pretraining import PretrainConfig
+
+    return PretrainConfig(
+        vocab_size=vocab_size,
+        embedding_dim=config.embedding_dim,
+        units=(config.units,) * config.layers,
+        cell=config.cell,
+        residual=config.residual,
+        dropout=config.lm_dropout,
+        embedding_dropout=config.lm_embedding_dropout,
+        num_sampled=config.lm_num_sampled,
+        batch_size=config.lm_batch_size,
+        sequence_length=config.lm_sequence_length,
+        epochs=config.lm_epochs,
+        optimizer=config.optimizer,
+        learning_rate=config.lm_learning_rate,
+        clipnorm=config.clipnorm,
+        max_train_seconds=config.lm_max_train_seconds,
+        seed=config.seed,
+    )
+
+
+def get_encoder(config: ImdbConfig, imdb, vectorizer, log):
+    """The pretrained encoder the classifier starts from: `--encoder`, or
+    the cached or newly pretrained one; checked against the classifier."""
+    from toolkit import pretraining
+
+    lm_config = encoder_config(config, vectorizer.vocabulary_size())
+    if config.encoder:
+        encoder = pretraining.load_encoder(config.encoder)
+        log(f"Starting from the encoder in {config.encoder} (--encoder).")
+    else:
+        train_texts, heldout_texts = pretraining.lm_reviews(
+            imdb.train.texts,
+            imdb.unsup.texts,
+            config.lm_heldout_reviews,
+            config.lm_max_reviews,
+            config.seed,
+        )
+        encoder = pretraining.pretrain_encoder(
+            lm_config,
+            vectorizer,
+            train_texts,
+            heldout_texts,
+            config.encoder_cache,
+            log=log,
+            verbose=config.verbose,
+        )
+    pretraining.check_encoder(
+        encoder, lm_config.encoder_shape(), vectorizer.get_vocabulary()
+    )
+    return encoder
 
 
 def train_and_evaluate(config: ImdbConfig) -> dict:
@@ -67,6 +138,7 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         evaluation,
         export,
         plots,
+        pretraining,
         training,
     )
 
@@ -79,8 +151,30 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         config.validation_split,
         seed=config.seed,
         strict=config.strict_data,
+        validation_by=config.validation_by,
     )
     log(f"Loaded {imdb.metadata['sizes']} from {imdb.source}")
+    if "movies" in imdb.metadata:
+        movies = imdb.metadata["movies"]
+        log(
+            f"Validation by {config.validation_by}: {movies['train']:,} "
+            f"training movies, {movies['validation']:,} validation movies, "
+            f"{movies['in_both']:,} in both"
+        )
+    for name, cap in (
+        ("train", config.max_train_reviews),
+        ("test", config.max_test_reviews),
+    ):
+        split = imdb.split(name)
+        if cap is not None and cap < len(split):
+            setattr(
+                imdb, name, data.balanced_subsample(split, cap, config.seed)
+            )
+            log(
+                f"Subsample: {cap:,} of {len(split):,} {name} reviews "
+                f"(--max-{name}-reviews); the LSTM and the baselines use "
+                "the same ones"
+            )
     vectorizer = data.make_vectorizer(imdb.train.texts, config.vocab_size)
     vocabulary = vectorizer.get_vocabulary()
     if chief:
@@ -103,8 +197,16 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         ).with_options(distribute.shard_options())
 
     with strategy.scope():
-        model = build_and_compile(config, len(vocabulary))
-    if config.pretrained_embeddings:
+        model = build_and_compile(
+            config,
+            len(vocabulary),
+            int(batches("train").cardinality().numpy()),
+        )
+    encoder = None
+    if config.pretrain or config.encoder:
+        encoder = get_encoder(config, imdb, vectorizer, log)
+        pretraining.apply_encoder(model, encoder)
+    elif config.pretrained_embeddings:
         embedding_start = time.perf_counter()
         texts = imdb.train.texts + imdb.unsup.texts  # never test
         vectors = embeddings.vectorizer_embeddings(
@@ -148,13 +250,30 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         "parameters": int(model.count_params()),
         "distribute": distribute.describe(strategy),
     }
+    if encoder is not None:
+        results["encoder"] = {
+            key: encoder.info[key]
+            for key in (
+                "fingerprint",
+                "heldout_perplexity",
+                "best_epoch",
+                "epochs_run",
+                "stop_reason",
+                "train_seconds",
+                "train_words",
+                "history",
+            )
+        }
+        results["encoder"]["path"] = str(encoder.path)
     if config.baseline:
-        results["baseline"] = evaluation.tfidf_bigram_baseline(
+        split = (
             imdb.train.texts,
             imdb.train.labels,
             imdb.test.texts,
             imdb.test.labels,
         )
+        results["baseline"] = evaluation.tfidf_bigram_baseline(*split)
+        results["nbsvm"] = evaluation.nbsvm_bigram_baseline(*split)
     history = training.read_history(run_dir)
     direction = "bidirectional " if config.bidirectional else ""
     plots.training_curves(
@@ -191,13 +310,26 @@ def summary(results: dict) -> str:
         f"(best epoch {results['best_epoch']} of {results['epochs_run']}; "
         f"{results['seconds']['total']:.0f} s).",
     ]
-    if "baseline" in results:
-        base = results["baseline"]
-        lines.append(
-            f"TF-IDF bigram baseline on the same split: accuracy "
-            f"{base['accuracy']:.4f}, ROC AUC {base['roc_auc']:.4f} "
-            f"({base['seconds']:.0f} s)."
+    if "encoder" in results:
+        encoder = results["encoder"]
+        lines.insert(
+            0,
+            f"Encoder: held-out LM perplexity "
+            f"{encoder['heldout_perplexity']:.1f} ({encoder['path']}).",
         )
+    for key, name in (("baseline", "TF-IDF bigram"), ("nbsvm", "NBSVM-bigram")):
+        if key in results:
+            base = results[key]
+            verdict = (
+                "above"
+                if test["accuracy"] > base["accuracy"]
+                else ("NOT above")
+            )
+            lines.append(
+                f"{name} baseline on the same split: accuracy "
+                f"{base['accuracy']:.4f}, ROC AUC {base['roc_auc']:.4f} "
+                f"({base['seconds']:.0f} s); the LSTM is {verdict} it."
+            )
     return "\n".join(lines)
 
 

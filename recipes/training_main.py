@@ -38,11 +38,16 @@ def run(
         DistributeConfigError,
         lost_worker_message,
     )
+    from toolkit.pretraining import EncoderMismatchError
     from toolkit.training import NonFiniteLossError
 
     try:
         results = train_and_evaluate(config)
-    except (config_lib.ConfigError, DistributeConfigError) as error:
+    except (
+        config_lib.ConfigError,
+        DistributeConfigError,
+        EncoderMismatchError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (DataNotFoundError, CorruptDataError, NonFiniteLossError) as error:

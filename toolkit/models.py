@@ -10,18 +10,19 @@ from keras import ops
 from toolkit import _checks
 from toolkit.layers import DeepRNN
 
-POOLINGS = ("last", "mean", "max", "mean_max")
+POOLINGS = ("last", "mean", "max", "mean_max", "last_mean_max")
 
 
 @keras.saving.register_keras_serializable(package="toolkit")
 class MaskedGlobalPooling1D(keras.layers.Layer):
-    """Mean or max over the unmasked timesteps.
+    """Mean or max over the unmasked timesteps, or the last unmasked one.
 
     Unlike `keras.layers.GlobalAveragePooling1D`, a sequence with no unmasked
     step (an empty text) gives zeros rather than NaN.
 
     Args:
-        mode: `"mean"` or `"max"`.
+        mode: `"mean"`, `"max"` or `"last"` (the features at the last
+            unmasked timestep: a right-padded sequence's final state).
 
     Call arguments:
         inputs: `(batch, timesteps, features)`.
@@ -32,10 +33,10 @@ class MaskedGlobalPooling1D(keras.layers.Layer):
     """
 
     def __init__(self, mode: str = "mean", **kwargs):
-        if mode not in ("mean", "max"):
+        if mode not in ("mean", "max", "last"):
             raise ValueError(
                 "Received an invalid value for argument `mode`, expected "
-                f"'mean' or 'max', got {mode!r}."
+                f"'mean', 'max' or 'last', got {mode!r}."
             )
         super().__init__(**kwargs)
         self.mode = mode
@@ -45,6 +46,13 @@ class MaskedGlobalPooling1D(keras.layers.Layer):
         if mask is None:
             mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
         keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        if self.mode == "last":
+            steps = ops.sum(ops.cast(mask, "int32"), axis=1)
+            index = ops.reshape(ops.maximum(steps - 1, 0), (-1, 1, 1))
+            last = ops.take_along_axis(inputs, index, axis=1)[:, 0]
+            return ops.where(
+                ops.expand_dims(steps > 0, -1), last, ops.zeros_like(last)
+            )
         if self.mode == "mean":
             weights = ops.cast(keep, inputs.dtype)
             total = ops.sum(inputs * weights, axis=1)
@@ -93,7 +101,9 @@ def build_text_classifier(
         recurrent_dropout: per-sequence dropout on h_{t-1} in every layer.
         embedding_dropout: fraction of embedding vectors (timesteps) zeroed.
         pooling: `"last"` (final state), `"mean"` or `"max"` over unmasked
-            timesteps, or `"mean_max"` (both, concatenated).
+            timesteps, `"mean_max"` (both, concatenated) or
+            `"last_mean_max"` (the last unmasked step's output, mean and
+            max, concatenated: ULMFiT's concat pooling).
         head_dropout: dropout before the output layer.
         seed: seeds every dropout layer.
 
@@ -133,12 +143,10 @@ def build_text_classifier(
     )(x)
     if pooling in ("mean", "max"):
         x = MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(x)
-    elif pooling == "mean_max":
-        x = keras.layers.Concatenate(name="mean_max_pool")(
-            [
-                MaskedGlobalPooling1D("mean", name="mean_pool")(x),
-                MaskedGlobalPooling1D("max", name="max_pool")(x),
-            ]
+    elif pooling in ("mean_max", "last_mean_max"):
+        modes = pooling.split("_")
+        x = keras.layers.Concatenate(name=f"{pooling}_pool")(
+            [MaskedGlobalPooling1D(m, name=f"{m}_pool")(x) for m in modes]
         )
     if head_dropout:
         x = keras.layers.Dropout(head_dropout, seed=seed, name="head_dropout")(

@@ -264,7 +264,49 @@ def tracked_optimizer(
     return optimizer
 
 
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "slanted")
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class SlantedTriangular(keras.optimizers.schedules.LearningRateSchedule):
+    """Howard & Ruder's (2018) slanted triangular learning rate: a linear
+    rise from `peak * final_fraction` to `peak` over `warmup_steps`, then
+    a linear fall back to `peak * final_fraction` at `total_steps` (and
+    flat after it).
+
+    Args:
+        peak: the highest rate.
+        total_steps: optimizer steps in the whole run.
+        warmup_steps: steps of the rise (ULMFiT: 10% of the total).
+        final_fraction: the lowest rate as a fraction of `peak` (ULMFiT:
+            1/32).
+    """
+
+    def __init__(self, peak, total_steps, warmup_steps, final_fraction):
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.final_fraction = float(final_fraction)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        low = self.peak * self.final_fraction
+        rise = step / max(self.warmup_steps, 1)
+        fall = (self.total_steps - step) / max(
+            self.total_steps - self.warmup_steps, 1
+        )
+        position = ops.clip(
+            ops.where(step < self.warmup_steps, rise, fall), 0.0, 1.0
+        )
+        return low + (self.peak - low) * position
+
+    def get_config(self):
+        return {
+            "peak": self.peak,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "final_fraction": self.final_fraction,
+        }
 
 
 def make_schedule(
@@ -277,10 +319,11 @@ def make_schedule(
     """A learning rate for `make_optimizer`.
 
     Args:
-        kind: `"constant"`, or `"cosine"`: a linear warm-up from 0 over
+        kind: `"constant"`; `"cosine"`: a linear warm-up from 0 over
             `warmup_steps`, then a cosine decay to
             `final_fraction * learning_rate` at `total_steps`
-            (`keras.optimizers.schedules.CosineDecay`).
+            (`keras.optimizers.schedules.CosineDecay`); or `"slanted"`:
+            `SlantedTriangular`.
         learning_rate: the peak rate.
         total_steps: optimizer steps in the whole run.
     """
@@ -296,6 +339,10 @@ def make_schedule(
             f"Received warmup_steps={warmup_steps!r} for a run of "
             f"{total_steps!r} steps; it must be 0 or more and fewer than the "
             "total."
+        )
+    if kind == "slanted":
+        return SlantedTriangular(
+            learning_rate, total_steps, warmup_steps, final_fraction
         )
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup_steps else learning_rate,

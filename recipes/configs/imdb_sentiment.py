@@ -16,6 +16,14 @@ class ImdbConfig:
     data_dir: str | None = None  # searched for the dataset (TOOLKIT_DATA_DIR)
     strict_data: bool = True  # require the published 25k/25k/50k counts
     validation_split: float = 0.1  # carved from train, never from test
+    # "movie": whole movies (from train/urls_*.txt) go to validation, so it
+    # tracks test, whose movies are disjoint from train's; "random":
+    # reviews drawn at random, stratified by label.
+    validation_by: Literal["movie", "random"] = "movie"
+    # Subsamples for quick runs (smoke): at most this many training / test
+    # reviews, drawn with the seed and balanced; None: all of them.
+    max_train_reviews: int | None = None
+    max_test_reviews: int | None = None
     vocab_size: int = 20_000  # token ids incl. padding (0) and OOV (1)
     max_length: int = 400  # tokens kept per review (the first ones)
     bucket_boundaries: tuple[int, ...] = (64, 128, 192, 256, 320)
@@ -34,9 +42,29 @@ class ImdbConfig:
     embedding_dropout: float = 0.2  # whole embedding vectors
     pooling: Literal["last", "mean", "max", "mean_max"] = "mean_max"
     head_dropout: float = 0.3
+    # Language-model pretraining of the encoder (embedding + DeepRNN) on
+    # the training and unlabelled reviews, then fine-tuning (README
+    # "Pretrained"). Needs bidirectional=False.
+    pretrain: bool = False
+    encoder: str | None = None  # a pretrained encoder folder to start from
+    encoder_cache: str = "runs/encoders"  # one folder per fingerprint
+    lm_epochs: int = 3  # passes over the LM stream (cosine decay)
+    lm_batch_size: int = 64  # parallel streams (stateful TBPTT)
+    lm_sequence_length: int = 70  # words per truncated-BPTT window
+    lm_num_sampled: int = 1024  # sampled-softmax candidates; 0: full
+    lm_learning_rate: float = 2e-3
+    lm_dropout: float = 0.1  # between layers and before the softmax
+    lm_embedding_dropout: float = 0.1  # whole word vectors
+    lm_max_train_seconds: float | None = None  # time budget; None: none
+    lm_heldout_reviews: int = 500  # unlabelled reviews scored, not trained
+    lm_max_reviews: int | None = None  # cap on LM training reviews
     # Training.
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: float = 2e-3
+    # "constant" or "slanted" (ULMFiT's slanted triangular rate: a rise
+    # over warmup_fraction of the steps, then a fall to 1/32 of the peak).
+    schedule: Literal["constant", "slanted"] = "constant"
+    warmup_fraction: float = 0.1
     clipnorm: float = 1.0  # gradient-norm clipping, always on
     batch_size: int = 64
     epochs: int = 3
@@ -49,7 +77,7 @@ class ImdbConfig:
     cpu_devices: int | None = None  # mirrored: N logical CPU devices
     # Outputs.
     run_dir: str = "runs/imdb_sentiment"
-    baseline: bool = True  # train the TF-IDF bigram baseline too
+    baseline: bool = True  # TF-IDF and NBSVM bigram baselines, same split
     export: bool = True  # SavedModel + .keras file
     verbose: int = 1  # 0 silent, 1 progress bar, 2 one line per epoch
 
@@ -67,6 +95,10 @@ class ImdbConfig:
             "units",
             "batch_size",
             "epochs",
+            "lm_epochs",
+            "lm_batch_size",
+            "lm_sequence_length",
+            "lm_heldout_reviews",
         ):
             value = getattr(self, key)
             require(value > 0, key, "a positive integer", value)
@@ -74,11 +106,47 @@ class ImdbConfig:
             self.vocab_size > 2, "vocab_size", "greater than 2", self.vocab_size
         )
         require(1 <= self.layers <= 8, "layers", "between 1 and 8", self.layers)
+        for key in ("max_train_reviews", "max_test_reviews", "lm_max_reviews"):
+            value = getattr(self, key)
+            require(
+                value is None or value >= 2,
+                key,
+                "None or at least 2",
+                value,
+            )
+        require(
+            0 <= self.lm_num_sampled < self.vocab_size,
+            "lm_num_sampled",
+            f"0 (full softmax) or fewer than vocab_size ({self.vocab_size})",
+            self.lm_num_sampled,
+        )
+        require(
+            self.lm_max_train_seconds is None or self.lm_max_train_seconds > 0,
+            "lm_max_train_seconds",
+            "positive or None",
+            self.lm_max_train_seconds,
+        )
+        require(
+            0.0 <= self.warmup_fraction < 1.0,
+            "warmup_fraction",
+            "in [0, 1)",
+            self.warmup_fraction,
+        )
+        if self.pretrain or self.encoder:
+            require(
+                not self.bidirectional,
+                "bidirectional",
+                "False with --pretrain or --encoder (the language model "
+                "reads forwards only)",
+                self.bidirectional,
+            )
         for key in (
             "dropout",
             "recurrent_dropout",
             "embedding_dropout",
             "head_dropout",
+            "lm_dropout",
+            "lm_embedding_dropout",
         ):
             value = getattr(self, key)
             require(0.0 <= value < 1.0, key, "in [0, 1)", value)
@@ -119,18 +187,85 @@ class ImdbConfig:
 PRESETS = {
     # The best model found for 2 CPU cores in about 15-20 minutes.
     "default": ImdbConfig(),
-    # About a minute: a quick end-to-end check (tests, first contact).
+    # About a minute: the whole pretrained path (LM pretraining, fine-
+    # tuning, baselines, export) on subsamples (tests, first contact).
     "smoke": ImdbConfig(
+        max_train_reviews=2_000,
+        max_test_reviews=2_000,
         vocab_size=2_000,
         max_length=64,
         bucket_boundaries=(32,),
         embedding_dim=16,
-        layers=2,
+        pretrained_embeddings=False,
+        layers=1,
         units=16,
+        bidirectional=False,
+        pooling="last_mean_max",
+        pretrain=True,
+        lm_epochs=1,
+        lm_batch_size=16,
+        lm_sequence_length=20,
+        lm_num_sampled=64,
+        lm_heldout_reviews=50,
+        lm_max_reviews=2_000,
+        schedule="slanted",
         epochs=1,
         batch_size=32,
         baseline=True,
         run_dir="runs/imdb_smoke",
+    ),
+    # Language-model pretraining on 2 CPU cores: a 1-layer 256-unit LSTM
+    # encoder pretrained on the 72,000 training and unlabelled reviews for
+    # at most 50 minutes (sampled softmax), then fine-tuned with concat
+    # pooling and a slanted triangular rate. The encoder is cached, so a
+    # rerun only fine-tunes.
+    "pretrained": ImdbConfig(
+        max_length=600,
+        bucket_boundaries=(64, 128, 192, 256, 384, 512),
+        embedding_dim=256,
+        pretrained_embeddings=False,
+        layers=1,
+        units=256,
+        bidirectional=False,
+        dropout=0.0,
+        embedding_dropout=0.1,
+        pooling="last_mean_max",
+        head_dropout=0.3,
+        pretrain=True,
+        lm_epochs=3,
+        lm_max_train_seconds=3000.0,
+        learning_rate=1e-3,
+        schedule="slanted",
+        epochs=3,
+        patience=1,
+        run_dir="runs/imdb_pretrained",
+    ),
+    # Dai & Le's scale, for one GPU: a 1024-unit encoder, 256-d embeddings,
+    # a 30k vocabulary, whole reviews.
+    "pretrained-gpu": ImdbConfig(
+        vocab_size=30_000,
+        max_length=1_200,
+        bucket_boundaries=(128, 256, 384, 512, 768, 1024),
+        embedding_dim=256,
+        pretrained_embeddings=False,
+        layers=1,
+        units=1024,
+        bidirectional=False,
+        dropout=0.0,
+        embedding_dropout=0.3,
+        pooling="last_mean_max",
+        head_dropout=0.5,
+        pretrain=True,
+        lm_epochs=10,
+        lm_batch_size=128,
+        lm_sequence_length=100,
+        lm_dropout=0.3,
+        lm_embedding_dropout=0.3,
+        learning_rate=5e-4,
+        schedule="slanted",
+        epochs=4,
+        patience=2,
+        run_dir="runs/imdb_pretrained_gpu",
     ),
     # For a GPU: wider, deeper, longer reviews.
     "large": ImdbConfig(

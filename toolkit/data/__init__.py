@@ -19,7 +19,12 @@ from toolkit.data.files import (
     resolve_data_dir,
     safe_extract,
 )
-from toolkit.data.imdb import ImdbData, TextSplit, load_imdb
+from toolkit.data.imdb import (
+    ImdbData,
+    TextSplit,
+    balanced_subsample,
+    load_imdb,
+)
 from toolkit.data.pipelines import (
     make_vectorizer,
     text_dataset,
@@ -38,6 +43,7 @@ __all__ = [
     "DataNotFoundError",
     "ImdbData",
     "TextSplit",
+    "balanced_subsample",
     "imdb_unsup_text8",
     "load_imdb",
     "load_shakespeare",

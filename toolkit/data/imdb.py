@@ -314,6 +314,19 @@ def carve_validation(
     return train.subset(keep), train.subset(validation_indices)
 
 
+def balanced_subsample(split: TextSplit, count: int, seed: int) -> TextSplit:
+    """`count` reviews of `split`, half of each label (as near as the
+    labels allow), drawn with `seed` and kept in `split`'s order."""
+    rng = np.random.default_rng(seed)
+    labels = np.unique(split.labels)
+    chosen = []
+    for position, label in enumerate(labels):
+        members = np.flatnonzero(split.labels == label)
+        share = count // len(labels) + (position < count % len(labels))
+        chosen.append(rng.permutation(members)[:share])
+    return split.subset(np.sort(np.concatenate(chosen)))
+
+
 def carve_validation_by_movie(
     train: TextSplit, fraction: float, seed: int
 ) -> tuple[TextSplit, TextSplit]:

@@ -1,0 +1,412 @@
+"""Pretrain a classifier's encoder as a word language model, cache it, and
+start a classifier from it.
+
+`pretrain_encoder` trains a `toolkit.word_lm.WordLanguageModel` with
+truncated backpropagation through time over the concatenated reviews
+(stateful batches, as the character LM), a sampled softmax, clipped
+gradients, a time budget and the full-softmax perplexity of held-out reviews
+after every epoch. Its folder is named by a fingerprint of the settings, the
+vocabulary and the texts, so a later run that needs the same encoder finds
+it and skips the pretraining, and a killed pretraining resumes from its last
+epoch. `apply_encoder` copies the encoder's weights into a classifier after
+`check_encoder` has compared vocabularies and shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import time
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+
+ENCODER_FILE = "encoder.json"  # written last: the cache entry is complete
+WEIGHTS_FILE = "encoder.npz"
+# Layers a classifier takes over, by name (see toolkit.models).
+ENCODER_LAYERS = ("embedding", "deep_rnn")
+# Tokens kept per review in the language model's stream (all, in practice).
+MAX_REVIEW_TOKENS = 100_000
+
+
+class EncoderMismatchError(ValueError):
+    """A pretrained encoder does not fit the classifier it should start."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that decides what `pretrain_encoder` learns.
+
+    Encoder shape: `vocab_size`, `embedding_dim`, `units` (one width per
+    layer), `cell`, `residual`. Training: truncated backpropagation through
+    time over `batch_size` streams in windows of `sequence_length` words,
+    `num_sampled` softmax candidates (0: full softmax), `optimizer` at
+    `learning_rate` with a cosine decay over `epochs` (after
+    `warmup_steps`), gradients clipped to `clipnorm`, at most
+    `max_train_seconds` of training (`None`: no limit), dropout as in
+    `WordLanguageModel`. Held-out perplexity is scored on streams of
+    `eval_batch_size` rows.
+    """
+
+    vocab_size: int
+    embedding_dim: int = 256
+    units: tuple[int, ...] = (256,)
+    cell: str = "lstm"
+    residual: bool = False
+    dropout: float = 0.1
+    embedding_dropout: float = 0.1
+    num_sampled: int = 1024
+    batch_size: int = 64
+    sequence_length: int = 70
+    epochs: int = 3
+    optimizer: str = "adam"
+    learning_rate: float = 2e-3
+    warmup_steps: int = 200
+    clipnorm: float = 1.0
+    max_train_seconds: float | None = None
+    eval_batch_size: int = 16
+    seed: int = 1337
+
+    def encoder_shape(self) -> dict:
+        """What a classifier must match to take this encoder over."""
+        return {
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "units": list(self.units),
+            "cell": self.cell,
+            "residual": self.residual,
+        }
+
+
+def _digest(values: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for value in values:
+        digest.update(value.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def fingerprint(
+    config: PretrainConfig,
+    vocabulary: Sequence[str],
+    train_texts: Sequence[str],
+    heldout_texts: Sequence[str],
+) -> str:
+    """sha256 of the settings, the vocabulary and every text (in order):
+    the name of the cache entry that these inputs produce."""
+    settings = json.dumps(dataclasses.asdict(config), sort_keys=True)
+    parts = [
+        settings,
+        _digest(vocabulary),
+        _digest(train_texts),
+        _digest(heldout_texts),
+    ]
+    return _digest(parts)
+
+
+@dataclasses.dataclass
+class Encoder:
+    """A pretrained encoder: `info` from `encoder.json` (shape, vocabulary
+    digest, fingerprint, held-out perplexity, training record) and the
+    trainable weights of each layer in `ENCODER_LAYERS`."""
+
+    path: pathlib.Path
+    info: dict
+    weights: dict[str, list[np.ndarray]]
+
+
+def load_encoder(path: str | os.PathLike) -> Encoder:
+    """Read a pretrained encoder folder (a cache entry)."""
+    path = pathlib.Path(path)
+    info_path = path / ENCODER_FILE
+    if not info_path.is_file():
+        raise EncoderMismatchError(
+            f"{path} holds no pretrained encoder (no {ENCODER_FILE}): pass "
+            "the folder a pretraining run finished in (the log names it), "
+            "or leave --encoder out to pretrain one."
+        )
+    try:
+        info = json.loads(info_path.read_text())
+        with np.load(path / WEIGHTS_FILE) as archive:
+            weights = {
+                name: [
+                    archive[f"{name}/{index}"]
+                    for index in range(info["weight_counts"][name])
+                ]
+                for name in ENCODER_LAYERS
+            }
+    except (OSError, ValueError, KeyError) as error:
+        raise EncoderMismatchError(
+            f"{path} holds a damaged encoder ({type(error).__name__}: "
+            f"{error}); delete the folder to pretrain it again."
+        ) from error
+    return Encoder(path, info, weights)
+
+
+def _vocabulary_digest(vocabulary: Sequence[str]) -> str:
+    return _digest(vocabulary)
+
+
+def check_encoder(
+    encoder: Encoder, expected_shape: dict, vocabulary: Sequence[str]
+) -> None:
+    """Refuse an encoder whose shape or vocabulary differ from what the
+    classifier expects, listing every difference.
+
+    Raises:
+        EncoderMismatchError: with `key: encoder value != classifier value`
+            for each difference.
+    """
+    differences = [
+        f"{key}: encoder {encoder.info['shape'].get(key)!r} != classifier "
+        f"{value!r}"
+        for key, value in expected_shape.items()
+        if encoder.info["shape"].get(key) != value
+    ]
+    if encoder.info["vocabulary_sha256"] != _vocabulary_digest(vocabulary):
+        differences.append(
+            "vocabulary: the encoder was trained with other word ids "
+            f"(sha256 {encoder.info['vocabulary_sha256'][:12]}... != "
+            f"{_vocabulary_digest(vocabulary)[:12]}...)"
+        )
+    if differences:
+        raise EncoderMismatchError(
+            f"The encoder in {encoder.path} does not fit this classifier: "
+            + "; ".join(differences)
+            + ". Use an encoder pretrained with the same vocabulary and "
+            "shapes, or leave --encoder out to pretrain a matching one."
+        )
+
+
+def apply_encoder(model: keras.Model, encoder: Encoder) -> None:
+    """Copy the encoder's weights into `model`'s `embedding` and
+    `deep_rnn` layers (trainable weights, in order)."""
+    for name in ENCODER_LAYERS:
+        variables = model.get_layer(name).trainable_weights
+        values = encoder.weights[name]
+        shapes = [tuple(v.shape) for v in variables]
+        if shapes != [tuple(v.shape) for v in values]:
+            raise EncoderMismatchError(
+                f"Layer {name!r} has weights of shapes {shapes}, but the "
+                f"encoder in {encoder.path} has "
+                f"{[tuple(v.shape) for v in values]}."
+            )
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)
+
+
+def _save_encoder(folder, lm, info) -> None:
+    arrays, counts = {}, {}
+    for name, layer in lm.encoder_layers().items():
+        values = [np.asarray(v) for v in layer.trainable_weights]
+        counts[name] = len(values)
+        for index, value in enumerate(values):
+            arrays[f"{name}/{index}"] = value
+    temporary = folder / f".{WEIGHTS_FILE}.tmp.npz"
+    np.savez(temporary, **arrays)
+    os.replace(temporary, folder / WEIGHTS_FILE)
+    info = {**info, "weight_counts": counts}
+    temporary = folder / f".{ENCODER_FILE}.tmp"
+    temporary.write_text(json.dumps(info, indent=2))
+    os.replace(temporary, folder / ENCODER_FILE)
+
+
+def token_stream(texts: Sequence[str], vectorizer, seed: int) -> np.ndarray:
+    """`review_stream` of `texts` tokenized by `vectorizer` (whole
+    reviews)."""
+    from toolkit.data import tokenize
+    from toolkit.word_lm import review_stream
+
+    if not texts:
+        return np.zeros(0, dtype=np.int32)
+    tokens = tokenize(texts, vectorizer, MAX_REVIEW_TOKENS)
+    flat = tokens.flat_values.numpy()
+    splits = tokens.row_splits.numpy()
+    rows = np.split(flat, splits[1:-1])
+    return review_stream(rows, seed)
+
+
+def lm_reviews(
+    labelled_texts: Sequence[str],
+    unlabelled_texts: Sequence[str],
+    heldout_reviews: int,
+    max_reviews: int | None = None,
+    seed: int = 0,
+) -> tuple[list[str], list[str]]:
+    """`(train, heldout)` reviews for the language model.
+
+    `heldout_reviews` unlabelled reviews, drawn with `seed`, are held out
+    for perplexity; the model trains on the classifier's training reviews
+    (pass its training split only: never validation or test) and the
+    other unlabelled ones, at most `max_reviews` of them (a seeded draw)
+    when set.
+    """
+    order = np.random.default_rng(seed).permutation(len(unlabelled_texts))
+    if not 0 < heldout_reviews < len(order):
+        raise ValueError(
+            f"Received heldout_reviews={heldout_reviews} with "
+            f"{len(order):,} unlabelled reviews; hold out at least one and "
+            "fewer than all."
+        )
+    heldout = [unlabelled_texts[i] for i in order[:heldout_reviews]]
+    train = list(labelled_texts) + [
+        unlabelled_texts[i] for i in order[heldout_reviews:]
+    ]
+    if max_reviews is not None and max_reviews < len(train):
+        keep = np.random.default_rng([seed, 1]).choice(
+            len(train), max_reviews, replace=False
+        )
+        train = [train[i] for i in np.sort(keep)]
+    return train, heldout
+
+
+def pretrain_encoder(
+    config: PretrainConfig,
+    vectorizer,
+    train_texts: Sequence[str],
+    heldout_texts: Sequence[str],
+    cache_dir: str | os.PathLike,
+    log: Callable[[str], None] = print,
+    verbose: int = 1,
+) -> Encoder:
+    """The encoder that `config` learns from `train_texts`, from the cache
+    when an earlier run already learned it.
+
+    Args:
+        config: the settings; `config.vocab_size` must equal the
+            vectorizer's vocabulary size.
+        vectorizer: the classifier's `TextVectorization` (its ids are the
+            encoder's).
+        train_texts: the language model's training reviews (never
+            validation or test reviews of the classifier).
+        heldout_texts: reviews scored after every epoch (full softmax).
+        cache_dir: where cache entries live, one folder per fingerprint.
+        log: prints what happens (reuse, pretraining, perplexities).
+        verbose: `fit`'s verbosity (1: progress bar).
+
+    Returns:
+        The `Encoder` (its `info` holds the held-out perplexity per epoch).
+    """
+    from toolkit import training
+    from toolkit.data import tbptt_dataset
+    from toolkit.word_lm import HeldOutPerplexity, WordLanguageModel
+
+    vocabulary = vectorizer.get_vocabulary()
+    if len(vocabulary) != config.vocab_size:
+        raise EncoderMismatchError(
+            f"The vectorizer has {len(vocabulary)} words but the pretraining "
+            f"config says vocab_size={config.vocab_size}."
+        )
+    key = fingerprint(config, vocabulary, train_texts, heldout_texts)
+    folder = pathlib.Path(cache_dir) / key[:16]
+    if (folder / ENCODER_FILE).exists():
+        encoder = load_encoder(folder)
+        log(
+            f"Reusing the pretrained encoder in {folder} (same settings, "
+            "vocabulary and texts; no pretraining). Held-out perplexity "
+            f"{encoder.info['heldout_perplexity']:.1f}."
+        )
+        return encoder
+
+    start = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pretrain_config.json").write_text(
+        json.dumps(dataclasses.asdict(config), indent=2)
+    )
+    (folder / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n")
+    stream = token_stream(train_texts, vectorizer, config.seed)
+    heldout = token_stream(heldout_texts, vectorizer, config.seed)
+    B, T = config.batch_size, config.sequence_length
+    steps_per_epoch = ((len(stream) - T) // B) // T
+    if steps_per_epoch < 1 or len(heldout) < 2:
+        raise EncoderMismatchError(
+            f"Too little text to pretrain on: {len(stream):,} training words "
+            f"for batches of {B}x{T}, {len(heldout):,} held-out words."
+        )
+    log(
+        f"Pretraining the encoder as a word LM in {folder}: "
+        f"{len(train_texts):,} reviews ({len(stream):,} words), "
+        f"{steps_per_epoch:,} steps of {B}x{T} per epoch; held-out "
+        f"{len(heldout_texts):,} reviews ({len(heldout):,} words). A killed "
+        "run resumes here."
+    )
+    model = WordLanguageModel(
+        config.vocab_size,
+        config.embedding_dim,
+        config.units,
+        cell=config.cell,
+        residual=config.residual,
+        dropout=config.dropout,
+        embedding_dropout=config.embedding_dropout,
+        num_sampled=config.num_sampled,
+        stateful=True,
+        batch_size=B,
+        seed=config.seed,
+        name="word_lm",
+    )
+    total_steps = config.epochs * steps_per_epoch
+    model.compile(
+        optimizer=training.make_optimizer(
+            config.optimizer,
+            training.make_schedule(
+                "cosine",
+                config.learning_rate,
+                total_steps,
+                min(config.warmup_steps, total_steps - 1),
+                0.05,
+            ),
+            config.clipnorm,
+        )
+    )
+    model.build((B, None))
+
+    def data_for_epoch(epoch: int):
+        rng = np.random.default_rng([config.seed, epoch])
+        return tbptt_dataset(stream, B, T, offset=int(rng.integers(T)))
+
+    state = training.train_with_resume(
+        model,
+        data_for_epoch,
+        None,
+        folder,
+        epochs=config.epochs,
+        verbose=verbose,
+        callbacks=[
+            training.ResetStatesEachEpoch(),
+            HeldOutPerplexity(heldout, config.eval_batch_size),
+        ],
+        max_train_seconds=config.max_train_seconds,
+    )
+    history = training.read_history(folder)
+    for row in history:
+        log(
+            f"LM epoch {int(row['epoch']) + 1}: held-out perplexity "
+            f"{row['val_perplexity']:.1f} ({row['val_loss']:.4f} nats/word)"
+        )
+    info = {
+        "fingerprint": key,
+        "shape": config.encoder_shape(),
+        "vocabulary_sha256": _vocabulary_digest(vocabulary),
+        "heldout_perplexity": float(np.exp(state.best_value)),
+        "heldout_nats": state.best_value,
+        "best_epoch": state.best_epoch + 1,
+        "epochs_run": state.epochs_done,
+        "stop_reason": state.stop_reason,
+        "train_seconds": state.train_seconds,
+        "seconds": time.perf_counter() - start,
+        "train_words": int(len(stream)),
+        "heldout_words": int(len(heldout)),
+        "history": history,
+        "config": dataclasses.asdict(config),
+    }
+    _save_encoder(folder, model, info)
+    log(
+        f"Encoder pretrained in {info['seconds']:.0f} s: held-out perplexity "
+        f"{info['heldout_perplexity']:.1f} (epoch {info['best_epoch']} of "
+        f"{info['epochs_run']}; {state.stop_reason}); saved to {folder}."
+    )
+    return load_encoder(folder)

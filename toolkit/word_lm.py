@@ -1,0 +1,374 @@
+"""Word-level language models that pretrain a text classifier's encoder.
+
+The encoder is the classifier's `Embedding` + unidirectional `DeepRNN`
+(`toolkit.models.build_text_classifier` names them `embedding` and
+`deep_rnn`). `WordLanguageModel` puts a softmax over the vocabulary on top
+of the same two layers and learns to predict the next word of a stream of
+concatenated reviews (id 0, padding in the classifier, marks the end of each
+review in the stream). Once trained, its `embedding` and `deep_rnn` weights
+start the classifier (Dai & Le 2015; Howard & Ruder 2018).
+
+The softmax over a 20k-30k word vocabulary costs more than the LSTM on a
+CPU. Training therefore uses a sampled softmax (Jean et al. 2015): each
+step scores the true next word against `num_sampled` candidates drawn from
+a log-uniform (Zipfian) distribution over the frequency-sorted vocabulary,
+with the logits corrected by the log of each candidate's expected count.
+Evaluation always uses the full softmax, so perplexities are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from toolkit import _checks
+from toolkit.layers import DeepRNN
+
+
+def log_uniform_log_probabilities(ids, vocab_size: int):
+    """log q(k) of the log-uniform distribution over `[0, vocab_size)`:
+    q(k) = log((k + 2) / (k + 1)) / log(vocab_size + 1)."""
+    ids = ops.cast(ids, "float32")
+    return ops.log(
+        ops.log((ids + 2.0) / (ids + 1.0)) / math.log(vocab_size + 1.0)
+    )
+
+
+def sample_log_uniform(num_sampled: int, vocab_size: int, seed):
+    """`num_sampled` ids from the log-uniform distribution, with
+    replacement: floor(exp(u log(V + 1))) - 1 for u ~ U[0, 1)."""
+    u = keras.random.uniform((num_sampled,), seed=seed)
+    ids = ops.floor(ops.exp(u * math.log(vocab_size + 1.0))) - 1.0
+    return ops.clip(ops.cast(ids, "int32"), 0, vocab_size - 1)
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class SoftmaxHead(keras.layers.Layer):
+    """The output layer of a word LM: logits `h W^T + b` over the
+    vocabulary, computed in full or for sampled candidates only.
+
+    Args:
+        vocab_size: number of word ids.
+
+    Weights: `kernel` `(vocab_size, features)` (one row per word, so a
+    sampled step gathers rows) and `bias` `(vocab_size,)`.
+    """
+
+    def __init__(self, vocab_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = _checks.check_positive_int("vocab_size", vocab_size)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            shape=(self.vocab_size, input_shape[-1]),
+            initializer="glorot_uniform",
+            name="kernel",
+        )
+        self.bias = self.add_weight(
+            shape=(self.vocab_size,), initializer="zeros", name="bias"
+        )
+
+    def call(self, hidden):
+        """Full logits: `(..., features) -> (..., vocab_size)`."""
+        return ops.matmul(hidden, ops.transpose(self.kernel)) + self.bias
+
+    def token_losses(self, hidden, targets):
+        """Full-softmax cross-entropy of every position, in nats:
+        `hidden (..., features)`, `targets (...)` int -> `(...)`."""
+        logits = ops.cast(self(hidden), "float32")
+        picked = ops.take_along_axis(
+            logits, ops.expand_dims(ops.cast(targets, "int32"), -1), axis=-1
+        )[..., 0]
+        return ops.logsumexp(logits, axis=-1) - picked
+
+    def sampled_losses(self, hidden, targets, num_sampled: int, seed):
+        """Sampled-softmax cross-entropy of every position: the true word
+        against `num_sampled` log-uniform candidates shared by the batch.
+
+        Each logit is corrected by subtracting log(num_sampled * q(k)), the
+        log of the expected number of times word k is drawn, and a
+        candidate equal to the true word is removed from that position's
+        softmax ("accidental hits"). Returns `(...)` like `token_losses`.
+        """
+        features = ops.shape(hidden)[-1]
+        flat_hidden = ops.reshape(hidden, (-1, features))
+        flat_targets = ops.reshape(ops.cast(targets, "int32"), (-1,))
+        sampled = sample_log_uniform(num_sampled, self.vocab_size, seed)
+        log_count = math.log(num_sampled)
+
+        true_rows = ops.take(self.kernel, flat_targets, axis=0)
+        true_logits = (
+            ops.sum(flat_hidden * true_rows, axis=-1)
+            + ops.take(self.bias, flat_targets)
+            - log_uniform_log_probabilities(flat_targets, self.vocab_size)
+            - log_count
+        )
+        sampled_logits = (
+            ops.matmul(
+                flat_hidden,
+                ops.transpose(ops.take(self.kernel, sampled, axis=0)),
+            )
+            + ops.take(self.bias, sampled)
+            - log_uniform_log_probabilities(sampled, self.vocab_size)
+            - log_count
+        )
+        hits = ops.equal(
+            ops.expand_dims(flat_targets, 1), ops.expand_dims(sampled, 0)
+        )
+        sampled_logits = ops.where(hits, -1e9, sampled_logits)
+        logits = ops.concatenate(
+            [ops.expand_dims(true_logits, 1), sampled_logits], axis=1
+        )
+        losses = ops.logsumexp(logits, axis=1) - true_logits
+        return ops.reshape(losses, ops.shape(targets))
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size}
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class WordLanguageModel(keras.Model):
+    """Next-word prediction over token ids, with the layers of a text
+    classifier's encoder.
+
+    `ids (batch, timesteps) -> Embedding -> [word dropout] -> DeepRNN
+    (return_sequences) -> [dropout] -> SoftmaxHead`. Calling the model
+    returns the top layer's hidden states `(batch, timesteps, units)`;
+    `compute_loss` turns them into the mean cross-entropy of the targets,
+    sampled while training (when `num_sampled` is set) and full otherwise.
+
+    Args:
+        vocab_size: word ids, id 0 included (the end-of-review marker).
+        embedding_dim: embedding width.
+        units: one width per recurrent layer.
+        cell: `"lstm"` or `"vanilla"`.
+        residual: skip connections between equal-width layers.
+        dropout: between recurrent layers and before the softmax.
+        embedding_dropout: fraction of words whose whole embedding vector
+            is zeroed (one draw per position).
+        num_sampled: candidates of the sampled softmax; `None` or 0 trains
+            with the full softmax.
+        stateful: carry the state across batches (truncated
+            backpropagation through time); needs `batch_size`.
+        batch_size: the fixed batch size of a stateful model.
+        seed: seeds dropout and the candidate sampler.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int = 256,
+        units: Sequence[int] = (256,),
+        cell: str = "lstm",
+        residual: bool = False,
+        dropout: float = 0.0,
+        embedding_dropout: float = 0.0,
+        num_sampled: int | None = 1024,
+        stateful: bool = False,
+        batch_size: int | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_size = _checks.check_positive_int("vocab_size", vocab_size)
+        self.embedding_dim = _checks.check_positive_int(
+            "embedding_dim", embedding_dim
+        )
+        self.units = [int(u) for u in units]
+        self.cell = cell
+        self.residual = bool(residual)
+        self.dropout = _checks.check_rate("dropout", dropout)
+        self.embedding_dropout = _checks.check_rate(
+            "embedding_dropout", embedding_dropout
+        )
+        if num_sampled is not None and num_sampled < 0:
+            raise ValueError(
+                "Received an invalid value for argument `num_sampled`, "
+                f"expected 0 or a positive integer, got {num_sampled!r}."
+            )
+        if num_sampled and num_sampled >= vocab_size:
+            raise ValueError(
+                f"Received num_sampled={num_sampled} for a vocabulary of "
+                f"{vocab_size}: sample fewer candidates than there are "
+                "words, or pass 0 for the full softmax."
+            )
+        self.num_sampled = int(num_sampled or 0)
+        if stateful and batch_size is None:
+            raise ValueError(
+                "Received `stateful=True` without `batch_size`: a stateful "
+                "model carries one state per batch row."
+            )
+        self.stateful = bool(stateful)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.embedding = keras.layers.Embedding(
+            vocab_size, embedding_dim, name="embedding"
+        )
+        self.word_dropout = keras.layers.Dropout(
+            self.embedding_dropout,
+            noise_shape=(None, None, 1),
+            seed=seed,
+            name="word_dropout",
+        )
+        self.deep_rnn = DeepRNN(
+            self.units,
+            cell=cell,
+            dropout=self.dropout,
+            residual=residual,
+            return_sequences=True,
+            stateful=stateful,
+            seed=seed,
+            name="deep_rnn",
+        )
+        self.output_dropout = keras.layers.Dropout(
+            self.dropout, seed=seed, name="output_dropout"
+        )
+        self.head = SoftmaxHead(vocab_size, name="softmax")
+        self.sampler_seed = keras.random.SeedGenerator(
+            seed, name="sampler_seed"
+        )
+
+    def call(self, ids, training=False):
+        x = self.embedding(ids)
+        x = self.word_dropout(x, training=training)
+        x = self.deep_rnn(x, training=training)
+        return self.output_dropout(x, training=training)
+
+    def build(self, input_shape=None):
+        # A stateful model needs its fixed batch size at build time.
+        batch = self.batch_size if self.stateful else None
+        self.embedding.build((batch, None))
+        self.deep_rnn.build((batch, None, self.embedding_dim))
+        self.head.build((None, self.units[-1]))
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        if training and self.num_sampled:
+            losses = self.head.sampled_losses(
+                y_pred, y, self.num_sampled, self.sampler_seed
+            )
+        else:
+            losses = self.head.token_losses(y_pred, y)
+        return ops.mean(losses)
+
+    def encoder_layers(self) -> dict:
+        """The layers a classifier takes over, by their classifier names."""
+        return {"embedding": self.embedding, "deep_rnn": self.deep_rnn}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "units": list(self.units),
+            "cell": self.cell,
+            "residual": self.residual,
+            "dropout": self.dropout,
+            "embedding_dropout": self.embedding_dropout,
+            "num_sampled": self.num_sampled,
+            "stateful": self.stateful,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+        }
+
+
+def review_stream(rows: Sequence[np.ndarray], seed: int) -> np.ndarray:
+    """One `(n,)` int32 stream of word ids: the reviews in a seeded random
+    order, each followed by id 0 (end of review). Padding ids (0) inside a
+    row are dropped first, so an empty review leaves only its marker."""
+    order = np.random.default_rng(seed).permutation(len(rows))
+    pieces = []
+    for index in order:
+        row = np.asarray(rows[index])
+        pieces.append(row[row != 0])
+        pieces.append(np.zeros(1, dtype=row.dtype))
+    if not pieces:
+        return np.zeros(0, dtype=np.int32)
+    return np.concatenate(pieces).astype(np.int32)
+
+
+def cross_entropy(
+    model: WordLanguageModel,
+    ids: np.ndarray,
+    batch_size: int = 16,
+    sequence_length: int = 128,
+) -> dict:
+    """Full-softmax cross-entropy of `model` over a whole stream, in nats
+    per word, and its perplexity.
+
+    A stateful copy of `model` reads `ids` as `batch_size` contiguous
+    streams, carrying the state from chunk to chunk; every word but the
+    first is scored exactly once.
+
+    Returns:
+        `{"nats": float, "perplexity": float, "words": int}`.
+    """
+    runner = stateful_copy(model, batch_size)
+    return _score(runner, ids, batch_size, sequence_length)
+
+
+def stateful_copy(model: WordLanguageModel, batch_size: int):
+    """`model`'s network, stateful with `batch_size`, with its weights."""
+    config = {
+        **model.get_config(),
+        "stateful": True,
+        "batch_size": batch_size,
+        "name": f"{model.name}_stateful",
+    }
+    config.pop("trainable", None)
+    config.pop("dtype", None)
+    runner = WordLanguageModel.from_config(config)
+    runner.build((batch_size, None))
+    runner.set_weights(model.get_weights())
+    return runner
+
+
+def _score(runner, ids, batch_size, sequence_length):
+    from toolkit.evaluation import streamed_cross_entropy
+
+    def chunk_losses(chunk, targets):
+        hidden = runner.predict_on_batch(chunk)
+        return np.asarray(runner.head.token_losses(hidden, targets))
+
+    result = streamed_cross_entropy(
+        runner, ids, batch_size, sequence_length, chunk_losses
+    )
+    return {
+        "nats": result["nats"],
+        "perplexity": float(math.exp(result["nats"])),
+        "words": result["count"],
+    }
+
+
+class HeldOutPerplexity(keras.callbacks.Callback):
+    """After every epoch, score a held-out stream with the full softmax
+    and add `val_loss` (nats per word) and `val_perplexity` to the logs.
+
+    Args:
+        ids: the held-out stream (`review_stream` of held-out reviews).
+        batch_size, sequence_length: see `cross_entropy`.
+    """
+
+    def __init__(self, ids, batch_size: int = 16, sequence_length: int = 128):
+        super().__init__()
+        self.ids = np.asarray(ids)
+        self.batch_size = batch_size
+        self.sequence_length = sequence_length
+        self._runner = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._runner is None:
+            self._runner = stateful_copy(self.model, self.batch_size)
+        else:
+            self._runner.set_weights(self.model.get_weights())
+        result = _score(
+            self._runner, self.ids, self.batch_size, self.sequence_length
+        )
+        if logs is not None:
+            logs["val_loss"] = result["nats"]
+            logs["val_perplexity"] = result["perplexity"]
