@@ -17,6 +17,7 @@ same one. Run the same command again after an interruption to resume.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import sys
@@ -103,6 +104,14 @@ def get_encoder(config: ImdbConfig, imdb, vectorizer, log):
     from toolkit import pretraining
 
     lm_config = encoder_config(config, vectorizer.vocabulary_size())
+    if lm_config.num_sampled >= lm_config.vocab_size:
+        # A corpus with fewer words than --vocab-size (a test fixture).
+        log(
+            f"The vocabulary has {lm_config.vocab_size} words, no more than "
+            f"--lm-num-sampled={lm_config.num_sampled}: the LM trains with "
+            "the full softmax."
+        )
+        lm_config = dataclasses.replace(lm_config, num_sampled=0)
     if config.encoder:
         encoder = pretraining.load_encoder(config.encoder)
         log(f"Starting from the encoder in {config.encoder} (--encoder).")

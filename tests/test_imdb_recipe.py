@@ -30,6 +30,8 @@ def smoke_args(archive, run_dir, *extra):
         f"--dataset={archive}",
         "--strict-data=false",
         "--validation-split=0.25",
+        "--lm-heldout-reviews=2",  # the fixture has 6 unlabelled reviews
+        f"--encoder-cache={run_dir.parent / 'encoders'}",
         f"--run-dir={run_dir}",
         "--verbose=0",
         *extra,
@@ -66,9 +68,18 @@ def test_smoke_run_writes_the_whole_run_folder(smoke_run):
     assert metrics["test"]["examples"] == 48
     assert np.sum(metrics["test"]["confusion_matrix"]) == 48
     assert metrics["baseline"]["examples"] == 48
-    assert metrics["data"]["sizes"]["train"] == 72
+    assert metrics["nbsvm"]["examples"] == 48
+    sizes = metrics["data"]["sizes"]
+    assert sizes["train"] + sizes["validation"] == 96
+    assert 24 <= sizes["validation"] < 27  # whole movies of 2-3 reviews
+    assert metrics["data"]["movies"]["in_both"] == 0
+    encoder = metrics["encoder"]
+    assert pathlib.Path(encoder["path"], "encoder.json").exists()
+    assert np.isfinite(encoder["heldout_perplexity"])
+    assert len(encoder["history"]) == encoder["epochs_run"] == 1
     config = json.loads((smoke_run / "config.json").read_text())
     assert config["units"] == 16 and config["cell"] == "lstm"
+    assert config["pretrain"] is True
     # `import toolkit` alone is enough to load the .keras file.
     stdout = run_script(
         "import keras, toolkit\n"
@@ -194,6 +205,37 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
     for a, b in zip(*histories, strict=True):
         np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5)
         np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-5)
+
+
+def test_another_run_reuses_the_cached_encoder_and_says_so(
+    archive, smoke_run, capsys
+):
+    other = smoke_run.parent / "again"
+    args = smoke_args(archive, other, "--baseline=false", "--export=false")
+    assert imdb_sentiment.main([*args, "--verbose=2"]) == 0
+    out = capsys.readouterr().out
+    cached = json.loads((smoke_run / "metrics.json").read_text())["encoder"]
+    assert f"Reusing the pretrained encoder in {cached['path']}" in out
+    assert "Pretraining the encoder" not in out
+    again = json.loads((other / "metrics.json").read_text())["encoder"]
+    assert again["fingerprint"] == cached["fingerprint"]
+
+
+def test_an_explicit_encoder_that_does_not_fit_is_refused(
+    archive, smoke_run, tmp_path, capsys
+):
+    cached = json.loads((smoke_run / "metrics.json").read_text())["encoder"]
+    args = smoke_args(
+        archive,
+        tmp_path / "wider",
+        f"--encoder={cached['path']}",
+        "--units=32",
+        "--pretrain=false",
+    )
+    assert imdb_sentiment.main(args) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: The encoder in")
+    assert "units: encoder [16] != classifier [32]" in error
 
 
 def test_rerun_with_other_options_in_the_same_folder_is_refused(

@@ -334,6 +334,8 @@ def pretrain_encoder(
         f"{len(heldout_texts):,} reviews ({len(heldout):,} words). A killed "
         "run resumes here."
     )
+    # The encoder is a function of its fingerprint's inputs alone.
+    training.set_seed(config.seed)
     model = WordLanguageModel(
         config.vocab_size,
         config.embedding_dim,

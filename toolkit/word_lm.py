@@ -314,6 +314,8 @@ def cross_entropy(
 
 def stateful_copy(model: WordLanguageModel, batch_size: int):
     """`model`'s network, stateful with `batch_size`, with its weights."""
+    if not model.built:
+        model.build((None, None))
     config = {
         **model.get_config(),
         "stateful": True,

@@ -1,0 +1,204 @@
+"""Encoder pretraining: the fingerprint cache, resume after a kill, the
+classifier starting from exactly the LM's weights, and mismatches refused
+with their differences."""
+
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from data_fixtures import synthetic_imdb
+from toolkit import data, models, pretraining, training
+from toolkit.word_lm import WordLanguageModel
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    reviews = synthetic_imdb(train_per_class=60, test_per_class=1, seed=3)
+    texts = [
+        text
+        for (split, _), items in reviews.items()
+        if split == "train"
+        for _, _, text in items
+    ]
+    vectorizer = data.make_vectorizer(texts, 40)
+    return vectorizer, texts[:100], texts[100:]
+
+
+def tiny_config(vectorizer, **changes):
+    config = pretraining.PretrainConfig(
+        vocab_size=vectorizer.vocabulary_size(),
+        embedding_dim=8,
+        units=(12,),
+        num_sampled=10,
+        batch_size=4,
+        sequence_length=10,
+        epochs=2,
+        warmup_steps=5,
+        eval_batch_size=2,
+        seed=0,
+    )
+    return dataclasses.replace(config, **changes)
+
+
+def pretrain(corpus, cache, config=None, log=None):
+    vectorizer, train_texts, heldout_texts = corpus
+    return pretraining.pretrain_encoder(
+        config or tiny_config(vectorizer),
+        vectorizer,
+        train_texts,
+        heldout_texts,
+        cache,
+        log=log or (lambda message: None),
+        verbose=0,
+    )
+
+
+def test_a_second_run_reuses_the_cached_encoder(corpus, tmp_path, monkeypatch):
+    first = pretrain(corpus, tmp_path)
+    assert first.info["epochs_run"] == 2
+    assert len(first.info["history"]) == 2
+    assert all(
+        np.isfinite(row["val_perplexity"]) for row in first.info["history"]
+    )
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached encoder was trained again")
+
+    monkeypatch.setattr(training, "train_with_resume", no_training)
+    messages = []
+    second = pretrain(corpus, tmp_path, log=messages.append)
+    assert second.path == first.path
+    assert "Reusing the pretrained encoder" in messages[0]
+    for name in pretraining.ENCODER_LAYERS:
+        for a, b in zip(first.weights[name], second.weights[name], strict=True):
+            np.testing.assert_array_equal(a, b)
+    monkeypatch.undo()
+
+    vectorizer = corpus[0]
+    changed = pretrain(
+        corpus, tmp_path, tiny_config(vectorizer, dropout=0.2), messages.append
+    )
+    assert changed.path != first.path
+    assert any("Pretraining the encoder" in m for m in messages[1:])
+    assert not np.array_equal(
+        changed.weights["deep_rnn"][0], first.weights["deep_rnn"][0]
+    )
+    other_texts = pretraining.fingerprint(
+        tiny_config(vectorizer),
+        vectorizer.get_vocabulary(),
+        corpus[1][:-1],
+        corpus[2],
+    )
+    assert other_texts != first.info["fingerprint"]
+
+
+def test_a_killed_pretraining_resumes_to_the_same_encoder(
+    corpus, tmp_path, monkeypatch
+):
+    straight = pretrain(corpus, tmp_path / "straight")
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == 2:
+                raise KeyboardInterrupt("simulated kill")
+
+    original = training.train_with_resume
+
+    def with_kill(*args, callbacks=(), **kwargs):
+        return original(*args, callbacks=[*callbacks, Kill()], **kwargs)
+
+    monkeypatch.setattr(training, "train_with_resume", with_kill)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(corpus, tmp_path / "resumed")
+    folder = next((tmp_path / "resumed").iterdir())
+    assert not (folder / pretraining.ENCODER_FILE).exists()
+    state = json.loads((folder / "train_state.json").read_text())
+    assert state["epochs_done"] == 1
+    monkeypatch.undo()
+    resumed = pretrain(corpus, tmp_path / "resumed")
+    for name in pretraining.ENCODER_LAYERS:
+        for a, b in zip(
+            straight.weights[name], resumed.weights[name], strict=True
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        resumed.info["heldout_perplexity"],
+        straight.info["heldout_perplexity"],
+        rtol=1e-5,
+    )
+
+
+def test_the_classifier_starts_from_exactly_the_lm_weights(corpus, tmp_path):
+    vectorizer = corpus[0]
+    config = tiny_config(vectorizer)
+    encoder = pretrain(corpus, tmp_path)
+    # The LM as it was saved (its best epoch), rebuilt from the checkpoint.
+    lm = WordLanguageModel(
+        config.vocab_size,
+        config.embedding_dim,
+        config.units,
+        num_sampled=config.num_sampled,
+    )
+    lm.build((None, None))
+    lm.load_weights(encoder.path / "checkpoints" / "best.weights.h5")
+    classifier = models.build_text_classifier(
+        config.vocab_size,
+        config.embedding_dim,
+        units=list(config.units),
+        bidirectional=False,
+        pooling="last_mean_max",
+    )
+    pretraining.check_encoder(
+        encoder, config.encoder_shape(), vectorizer.get_vocabulary()
+    )
+    pretraining.apply_encoder(classifier, encoder)
+    for name, layer in lm.encoder_layers().items():
+        ours = classifier.get_layer(name).trainable_weights
+        assert len(ours) == len(layer.trainable_weights) > 0
+        for a, b in zip(ours, layer.trainable_weights, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_mismatched_encoder_is_refused_with_the_differences(corpus, tmp_path):
+    vectorizer = corpus[0]
+    config = tiny_config(vectorizer)
+    encoder = pretrain(corpus, tmp_path)
+    wanted = {**config.encoder_shape(), "units": [16], "cell": "vanilla"}
+    vocabulary = vectorizer.get_vocabulary()
+    with pytest.raises(pretraining.EncoderMismatchError) as caught:
+        pretraining.check_encoder(encoder, wanted, vocabulary[:-1] + ["zzz"])
+    message = str(caught.value)
+    assert "units: encoder [12] != classifier [16]" in message
+    assert "cell: encoder 'lstm' != classifier 'vanilla'" in message
+    assert "vocabulary: the encoder was trained with other word ids" in message
+    assert "embedding_dim" not in message
+    wider = models.build_text_classifier(
+        config.vocab_size, 8, units=[16], bidirectional=False
+    )
+    with pytest.raises(pretraining.EncoderMismatchError, match="deep_rnn"):
+        pretraining.apply_encoder(wider, encoder)
+    with pytest.raises(pretraining.EncoderMismatchError, match="no encoder"):
+        pretraining.load_encoder(tmp_path)
+
+
+def test_lm_reviews_never_hold_out_labelled_text():
+    labelled = [f"labelled {i}" for i in range(10)]
+    unlabelled = [f"unlabelled {i}" for i in range(20)]
+    train, heldout = pretraining.lm_reviews(labelled, unlabelled, 5, seed=1)
+    assert len(heldout) == 5 and all(t.startswith("un") for t in heldout)
+    assert sorted(train + heldout) == sorted(labelled + unlabelled)
+    again = pretraining.lm_reviews(labelled, unlabelled, 5, seed=1)
+    assert again == (train, heldout)
+    capped, same_heldout = pretraining.lm_reviews(
+        labelled, unlabelled, 5, max_reviews=8, seed=1
+    )
+    assert len(capped) == 8 and set(capped) <= set(train)
+    assert same_heldout == heldout
+    with pytest.raises(ValueError, match="hold out at least one"):
+        pretraining.lm_reviews(labelled, unlabelled, 20)
