@@ -106,10 +106,24 @@ def reset_stateful_layers(model: keras.Model) -> None:
             layer.reset_state()
 
 
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), else what
+    `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def hardware() -> dict:
     """Where a run trained, for its metrics file."""
     return {
         "machine": platform.machine(),
+        "cpu_model": cpu_model(),
         "processor": platform.processor(),
         "cpus": os.cpu_count(),
         "keras": keras.__version__,
