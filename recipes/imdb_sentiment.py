@@ -9,10 +9,11 @@
 Writes to `--run-dir`: config.json, vocabulary.txt, checkpoints/,
 history.csv, logs/ (TensorBoard), metrics.json, training_curves.png,
 confusion_matrix.png, saved_model/ (raw text in, probability out) and
-model.keras. With --pretrain (presets pretrained, pretrained-gpu, smoke) the
-encoder is first pretrained as a word language model in
---encoder-cache/<fingerprint>/ and reused by every later run that needs the
-same one. Run the same command again after an interruption to resume.
+model.keras; lm_curves.png with a pretrained encoder. With --pretrain
+(presets pretrained, pretrained-gpu, smoke) the encoder is first pretrained
+as a word language model in --encoder-cache/<fingerprint>/ and reused by
+every later run that needs the same one. Run the same command again after
+an interruption to resume.
 """
 
 from __future__ import annotations
@@ -292,6 +293,14 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         f"{config.units} units",
         best_epoch=state.best_epoch + 1,
     )
+    if encoder is not None:
+        plots.word_lm_curves(
+            encoder.info["history"],
+            run_dir / "lm_curves.png",
+            title=f"Encoder pretraining: {config.layers}-layer {config.cell}, "
+            f"{config.units} units, held-out perplexity "
+            f"{encoder.info['heldout_perplexity']:.1f}",
+        )
     plots.confusion_matrix(
         test["confusion_matrix"],
         run_dir / "confusion_matrix.png",

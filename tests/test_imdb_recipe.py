@@ -54,6 +54,7 @@ def test_smoke_run_writes_the_whole_run_folder(smoke_run):
         "train_state.json",
         "training_curves.png",
         "confusion_matrix.png",
+        "lm_curves.png",
         "model.keras",
         "checkpoints/best.weights.h5",
         "checkpoints/epoch_001.seeds.npy",

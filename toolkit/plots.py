@@ -109,6 +109,37 @@ def char_lm_curves(
     return _save(figure, path)
 
 
+def word_lm_curves(
+    history: list[dict], path: str | pathlib.Path, title: str = ""
+) -> pathlib.Path:
+    """A word LM's pretraining per epoch, from `history.csv` rows: the
+    held-out perplexity (full softmax, whole held-out set) on the left, the
+    training loss (sampled softmax, running mean over the epoch) and the
+    held-out cross-entropy in nats per word on the right."""
+    epochs = [int(row["epoch"]) + 1 for row in history]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    axes[0].plot(
+        epochs,
+        [row["val_perplexity"] for row in history],
+        "s--",
+        label="held-out",
+    )
+    axes[0].set_ylabel("perplexity (full softmax)")
+    for key, style, label in (
+        ("loss", "o-", "train (sampled softmax)"),
+        ("val_loss", "s--", "held-out (full softmax)"),
+    ):
+        axes[1].plot(epochs, [row[key] for row in history], style, label=label)
+    axes[1].set_ylabel("nats per word")
+    for axis in axes:
+        axis.set_xlabel("epoch")
+        axis.set_xticks(epochs)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    return _save(figure, path)
+
+
 def loss_vs_time(
     curves: dict[str, tuple[list[float], list[float]]],
     path: str | pathlib.Path,
