@@ -89,9 +89,9 @@ def build_text_classifier(
 ) -> keras.Model:
     """A binary text classifier over token ids.
 
-    `Input (batch, timesteps) int -> Embedding (mask_zero) -> [Dropout of
-    whole embedding vectors] -> DeepRNN -> pooling -> Dropout -> Dense(1,
-    sigmoid)`. Id 0 is padding and is masked everywhere.
+    `Input (batch, timesteps) int -> Embedding (mask_zero) ->
+    [SpatialDropout1D of embedding channels] -> DeepRNN -> pooling ->
+    Dropout -> Dense(1, sigmoid)`. Id 0 is padding and is masked everywhere.
 
     Args:
         vocab_size: number of token ids, padding and OOV included.
@@ -99,7 +99,9 @@ def build_text_classifier(
         cell, units, bidirectional, residual, dropout: the `DeepRNN` stack
             (`dropout` is applied between its layers).
         recurrent_dropout: per-sequence dropout on h_{t-1} in every layer.
-        embedding_dropout: fraction of embedding vectors (timesteps) zeroed.
+        embedding_dropout: fraction of embedding channels zeroed, the same
+            channels at every timestep of a sequence
+            (`keras.layers.SpatialDropout1D`).
         pooling: `"last"` (final state), `"mean"` or `"max"` over unmasked
             timesteps, `"mean_max"` (both, concatenated) or
             `"last_mean_max"` (the last unmasked step's output, mean and

@@ -39,7 +39,7 @@ class ImdbConfig:
     residual: bool = False  # skip connections between equal-width layers
     dropout: float = 0.2  # between recurrent layers
     recurrent_dropout: float = 0.0  # on h_{t-1}, one mask per sequence
-    embedding_dropout: float = 0.2  # whole embedding vectors
+    embedding_dropout: float = 0.2  # embedding channels, whole sequence
     pooling: Literal["last", "mean", "max", "mean_max"] = "mean_max"
     head_dropout: float = 0.3
     # Language-model pretraining of the encoder (embedding + DeepRNN) on
