@@ -29,6 +29,7 @@ if __package__ in (None, ""):  # `python recipes/imdb_sentiment.py`
 
 from recipes import training_main  # noqa: E402
 from recipes.configs.imdb_sentiment import PRESETS, ImdbConfig  # noqa: E402
+from toolkit import config as config_lib  # noqa: E402
 
 
 def build_and_compile(
@@ -55,6 +56,8 @@ def build_and_compile(
         head_dropout=config.head_dropout,
         seed=config.seed,
     )
+    if config.freeze_embedding:
+        model.get_layer("embedding").trainable = False
     total_steps = config.epochs * steps_per_epoch
     learning_rate = training.make_schedule(
         config.schedule,
@@ -117,6 +120,12 @@ def get_encoder(config: ImdbConfig, imdb, vectorizer, log):
         encoder = pretraining.load_encoder(config.encoder)
         log(f"Starting from the encoder in {config.encoder} (--encoder).")
     else:
+        if not 0 < config.lm_heldout_reviews < len(imdb.unsup):
+            raise config_lib.ConfigError(
+                f"Option `--lm-heldout-reviews` must be fewer than the "
+                f"{len(imdb.unsup):,} unlabelled reviews it is drawn from, "
+                f"got {config.lm_heldout_reviews}."
+            )
         train_texts, heldout_texts = pretraining.lm_reviews(
             imdb.train.texts,
             imdb.unsup.texts,
@@ -132,6 +141,8 @@ def get_encoder(config: ImdbConfig, imdb, vectorizer, log):
             config.encoder_cache,
             log=log,
             verbose=config.verbose,
+            # Pretraining runs on one device; a distributed run reuses it.
+            allow_training=config.strategy == "none",
         )
     pretraining.check_encoder(
         encoder, lm_config.encoder_shape(), vectorizer.get_vocabulary()

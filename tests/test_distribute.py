@@ -223,6 +223,8 @@ def _start_workers(tmp_path, archive, die_after=(0, 0), attempt=0):
                     f"--run-dir={tmp_path / 'run'}",
                     "--strategy=multiworker",
                     "--baseline=false",
+                    # The classifier alone: pretraining is not distributed.
+                    "--pretrain=false",
                     "--epochs=2",  # 3 batches each
                     "--patience=2",
                     "--verbose=2",

@@ -239,6 +239,16 @@ def test_an_explicit_encoder_that_does_not_fit_is_refused(
     assert "units: encoder [16] != classifier [32]" in error
 
 
+def test_too_many_held_out_reviews_is_a_one_line_error(
+    archive, tmp_path, capsys
+):
+    args = smoke_args(archive, tmp_path / "run", "--lm-heldout-reviews=6")
+    assert imdb_sentiment.main(args) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: Option `--lm-heldout-reviews` must be")
+    assert "6 unlabelled reviews" in error
+
+
 def test_rerun_with_other_options_in_the_same_folder_is_refused(
     archive, smoke_run, capsys
 ):

@@ -43,7 +43,7 @@ def tiny_config(vectorizer, **changes):
     return dataclasses.replace(config, **changes)
 
 
-def pretrain(corpus, cache, config=None, log=None):
+def pretrain(corpus, cache, config=None, log=None, **kwargs):
     vectorizer, train_texts, heldout_texts = corpus
     return pretraining.pretrain_encoder(
         config or tiny_config(vectorizer),
@@ -53,11 +53,15 @@ def pretrain(corpus, cache, config=None, log=None):
         cache,
         log=log or (lambda message: None),
         verbose=0,
+        **kwargs,
     )
 
 
 def test_a_second_run_reuses_the_cached_encoder(corpus, tmp_path, monkeypatch):
+    with pytest.raises(pretraining.EncoderMismatchError, match="no --strategy"):
+        pretrain(corpus, tmp_path, allow_training=False)
     first = pretrain(corpus, tmp_path)
+    assert pretrain(corpus, tmp_path, allow_training=False).path == first.path
     assert first.info["epochs_run"] == 2
     assert len(first.info["history"]) == 2
     assert all(
@@ -159,9 +163,9 @@ def test_the_classifier_starts_from_exactly_the_lm_weights(corpus, tmp_path):
     )
     pretraining.apply_encoder(classifier, encoder)
     for name, layer in lm.encoder_layers().items():
-        ours = classifier.get_layer(name).trainable_weights
-        assert len(ours) == len(layer.trainable_weights) > 0
-        for a, b in zip(ours, layer.trainable_weights, strict=True):
+        ours = classifier.get_layer(name).weights
+        assert len(ours) == len(layer.weights) > 0
+        for a, b in zip(ours, layer.weights, strict=True):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 

@@ -112,7 +112,7 @@ def fingerprint(
 class Encoder:
     """A pretrained encoder: `info` from `encoder.json` (shape, vocabulary
     digest, fingerprint, held-out perplexity, training record) and the
-    trainable weights of each layer in `ENCODER_LAYERS`."""
+    weights of each layer in `ENCODER_LAYERS`."""
 
     path: pathlib.Path
     info: dict
@@ -184,9 +184,9 @@ def check_encoder(
 
 def apply_encoder(model: keras.Model, encoder: Encoder) -> None:
     """Copy the encoder's weights into `model`'s `embedding` and
-    `deep_rnn` layers (trainable weights, in order)."""
+    `deep_rnn` layers (their weights in order, frozen or not)."""
     for name in ENCODER_LAYERS:
-        variables = model.get_layer(name).trainable_weights
+        variables = model.get_layer(name).weights
         values = encoder.weights[name]
         shapes = [tuple(v.shape) for v in variables]
         if shapes != [tuple(v.shape) for v in values]:
@@ -202,7 +202,7 @@ def apply_encoder(model: keras.Model, encoder: Encoder) -> None:
 def _save_encoder(folder, lm, info) -> None:
     arrays, counts = {}, {}
     for name, layer in lm.encoder_layers().items():
-        values = [np.asarray(v) for v in layer.trainable_weights]
+        values = [np.asarray(v) for v in layer.weights]
         counts[name] = len(values)
         for index, value in enumerate(values):
             arrays[f"{name}/{index}"] = value
@@ -272,6 +272,7 @@ def pretrain_encoder(
     cache_dir: str | os.PathLike,
     log: Callable[[str], None] = print,
     verbose: int = 1,
+    allow_training: bool = True,
 ) -> Encoder:
     """The encoder that `config` learns from `train_texts`, from the cache
     when an earlier run already learned it.
@@ -287,6 +288,9 @@ def pretrain_encoder(
         cache_dir: where cache entries live, one folder per fingerprint.
         log: prints what happens (reuse, pretraining, perplexities).
         verbose: `fit`'s verbosity (1: progress bar).
+        allow_training: with `False`, only a cached encoder is returned;
+            a missing one is an `EncoderMismatchError` (for runs under a
+            `tf.distribute` strategy, which pretraining does not use).
 
     Returns:
         The `Encoder` (its `info` holds the held-out perplexity per epoch).
@@ -311,6 +315,13 @@ def pretrain_encoder(
             f"{encoder.info['heldout_perplexity']:.1f}."
         )
         return encoder
+    if not allow_training:
+        raise EncoderMismatchError(
+            f"No pretrained encoder for these settings in {folder.parent} "
+            "(this run may only reuse one). Pretrain it first with the same "
+            "options and no --strategy; it is cached, and this run will "
+            "then fine-tune from it."
+        )
 
     start = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)

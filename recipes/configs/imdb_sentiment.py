@@ -42,6 +42,9 @@ class ImdbConfig:
     embedding_dropout: float = 0.2  # embedding channels, whole sequence
     pooling: Literal["last", "mean", "max", "mean_max"] = "mean_max"
     head_dropout: float = 0.3
+    # Keep the embedding (pretrained or PPMI-SVD) fixed while the rest
+    # trains: it holds most of the parameters and overfits first.
+    freeze_embedding: bool = False
     # Language-model pretraining of the encoder (embedding + DeepRNN) on
     # the training and unlabelled reviews, then fine-tuning (README
     # "Pretrained"). Needs bidirectional=False.
