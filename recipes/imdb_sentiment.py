@@ -301,7 +301,8 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         history,
         run_dir / "training_curves.png",
         title=f"IMDB: {config.layers}-layer {direction}{config.cell}, "
-        f"{config.units} units",
+        f"{config.units} units"
+        + (", LM-pretrained encoder" if encoder is not None else ""),
         best_epoch=state.best_epoch + 1,
     )
     if encoder is not None:
