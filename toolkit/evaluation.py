@@ -154,14 +154,17 @@ def _char_result(result: dict) -> dict:
     }
 
 
-class CharLMValidation(keras.callbacks.Callback):
-    """After every epoch, score a whole split with `char_lm_cross_entropy`
-    and add `val_loss` (nats per character) and `val_bpc` to the logs, plus
-    `bpc` from the training loss.
+class StreamedValidation(keras.callbacks.Callback):
+    """After every epoch, score a whole stream of ids with a stateful copy
+    of the model (made once, then given the model's weights each epoch).
+
+    Subclasses say how to copy the model (`stateful_copy(model,
+    batch_size)`), how to score (`score(runner) -> dict`) and what to add
+    to the epoch's logs (`add_logs(logs, result)`).
 
     Args:
-        ids: the split, `(n,)` int ids.
-        batch_size, sequence_length: see `char_lm_cross_entropy`.
+        ids: the stream, `(n,)` int ids.
+        batch_size, sequence_length: see `streamed_cross_entropy`.
     """
 
     def __init__(self, ids, batch_size: int = 16, sequence_length: int = 256):
@@ -171,23 +174,52 @@ class CharLMValidation(keras.callbacks.Callback):
         self.sequence_length = sequence_length
         self._runner = None
 
-    def on_epoch_end(self, epoch, logs=None):
-        from toolkit.sampling import stateful_copy
+    def stateful_copy(self, model, batch_size):
+        raise NotImplementedError
 
+    def score(self, runner) -> dict:
+        raise NotImplementedError
+
+    def add_logs(self, logs: dict, result: dict) -> None:
+        raise NotImplementedError
+
+    def on_epoch_end(self, epoch, logs=None):
         if self._runner is None:
-            self._runner = stateful_copy(self.model, self.batch_size)
+            self._runner = self.stateful_copy(self.model, self.batch_size)
         else:
             self._runner.set_weights(self.model.get_weights())
-        result = _char_result(
+        result = self.score(self._runner)
+        if logs is not None:
+            self.add_logs(logs, result)
+
+
+class CharLMValidation(StreamedValidation):
+    """After every epoch, score a whole split with `char_lm_cross_entropy`
+    and add `val_loss` (nats per character) and `val_bpc` to the logs, plus
+    `bpc` from the training loss.
+
+    Args:
+        ids: the split, `(n,)` int ids.
+        batch_size, sequence_length: see `char_lm_cross_entropy`.
+    """
+
+    def stateful_copy(self, model, batch_size):
+        from toolkit.sampling import stateful_copy
+
+        return stateful_copy(model, batch_size)
+
+    def score(self, runner) -> dict:
+        return _char_result(
             streamed_cross_entropy(
-                self._runner, self.ids, self.batch_size, self.sequence_length
+                runner, self.ids, self.batch_size, self.sequence_length
             )
         )
-        if logs is not None:
-            if "loss" in logs:
-                logs["bpc"] = logs["loss"] / np.log(2.0)
-            logs["val_loss"] = result["nats"]
-            logs["val_bpc"] = result["bits"]
+
+    def add_logs(self, logs, result):
+        if "loss" in logs:
+            logs["bpc"] = logs["loss"] / np.log(2.0)
+        logs["val_loss"] = result["nats"]
+        logs["val_bpc"] = result["bits"]
 
 
 def tfidf_bigram_baseline(

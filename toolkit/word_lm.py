@@ -26,6 +26,7 @@ import numpy as np
 from keras import ops
 
 from toolkit import _checks
+from toolkit.evaluation import StreamedValidation, streamed_cross_entropy
 from toolkit.layers import DeepRNN
 
 
@@ -331,8 +332,6 @@ def stateful_copy(model: WordLanguageModel, batch_size: int):
 
 
 def _score(runner, ids, batch_size, sequence_length):
-    from toolkit.evaluation import streamed_cross_entropy
-
     def chunk_losses(chunk, targets):
         hidden = runner.predict_on_batch(chunk)
         return np.asarray(runner.head.token_losses(hidden, targets))
@@ -347,7 +346,7 @@ def _score(runner, ids, batch_size, sequence_length):
     }
 
 
-class HeldOutPerplexity(keras.callbacks.Callback):
+class HeldOutPerplexity(StreamedValidation):
     """After every epoch, score a held-out stream with the full softmax
     and add `val_loss` (nats per word) and `val_perplexity` to the logs.
 
@@ -357,20 +356,14 @@ class HeldOutPerplexity(keras.callbacks.Callback):
     """
 
     def __init__(self, ids, batch_size: int = 16, sequence_length: int = 128):
-        super().__init__()
-        self.ids = np.asarray(ids)
-        self.batch_size = batch_size
-        self.sequence_length = sequence_length
-        self._runner = None
+        super().__init__(ids, batch_size, sequence_length)
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self._runner is None:
-            self._runner = stateful_copy(self.model, self.batch_size)
-        else:
-            self._runner.set_weights(self.model.get_weights())
-        result = _score(
-            self._runner, self.ids, self.batch_size, self.sequence_length
-        )
-        if logs is not None:
-            logs["val_loss"] = result["nats"]
-            logs["val_perplexity"] = result["perplexity"]
+    def stateful_copy(self, model, batch_size):
+        return stateful_copy(model, batch_size)
+
+    def score(self, runner) -> dict:
+        return _score(runner, self.ids, self.batch_size, self.sequence_length)
+
+    def add_logs(self, logs, result):
+        logs["val_loss"] = result["nats"]
+        logs["val_perplexity"] = result["perplexity"]
