@@ -48,11 +48,65 @@ def get_activation(name: str, identifier):
         ) from error
 
 
-def check_sequence_shape(layer_name: str, shape) -> None:
-    if len(shape) != 3:
+def check_sequence_shape(layer_name: str, shape, dtype=None) -> None:
+    if len(shape) == 3:
+        return
+    if len(shape) == 2 and _is_integer(dtype):
         raise ValueError(
             f"Layer '{layer_name}' expects `sequences` of rank 3 with shape "
-            f"(batch, timesteps, features), got shape {tuple(shape)}. Add a "
-            "time axis (e.g. `x[:, None, :]`) or a features axis "
-            "(e.g. `x[..., None]`)."
+            f"(batch, timesteps, features), got integer inputs of shape "
+            f"{tuple(shape)}. These look like token ids: put a "
+            "`keras.layers.Embedding(vocab_size, dim)` before this layer to "
+            "turn them into vectors (or one-hot encode them)."
+        )
+    raise ValueError(
+        f"Layer '{layer_name}' expects `sequences` of rank 3 with shape "
+        f"(batch, timesteps, features), got shape {tuple(shape)}. Add a "
+        "time axis (e.g. `x[:, None, :]`) or a features axis "
+        "(e.g. `x[..., None]`); token ids need a `keras.layers.Embedding` "
+        "first."
+    )
+
+
+def _is_integer(dtype) -> bool:
+    if dtype is None:
+        return False
+    name = getattr(dtype, "name", None) or str(dtype)
+    return "int" in name
+
+
+def check_initial_state(layer_name: str, initial_state, state_size, shape):
+    """`initial_state` must hold one `(batch, size)` tensor per state."""
+    sizes = list(state_size) if isinstance(state_size, (list, tuple)) else [
+        state_size
+    ]
+    batch = shape[0]
+    names = ["h", "c"][: len(sizes)] if len(sizes) <= 2 else None
+    expected = ", ".join(
+        f"{name}: ({'batch' if batch is None else batch}, {size})"
+        for name, size in zip(
+            names or [f"state_{k}" for k in range(len(sizes))], sizes
+        )
+    )
+    states = (
+        list(initial_state)
+        if isinstance(initial_state, (list, tuple))
+        else [initial_state]
+    )
+    received = [tuple(getattr(s, "shape", ())) for s in states]
+    problem = None
+    if len(states) != len(sizes):
+        problem = f"got {len(states)} tensor(s)"
+    else:
+        for state, size in zip(received, sizes):
+            if len(state) != 2 or state[-1] not in (None, size) or (
+                batch is not None and state[0] not in (None, batch)
+            ):
+                problem = "got shapes"
+                break
+    if problem is not None:
+        raise ValueError(
+            f"Layer '{layer_name}' expects `initial_state` as a list of "
+            f"{len(sizes)} tensor(s) [{expected}], {problem} "
+            f"{[list(s) for s in received]}."
         )

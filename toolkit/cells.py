@@ -22,20 +22,24 @@ import keras
 from keras import constraints, initializers, ops, regularizers
 
 from toolkit import _checks
+from toolkit._keras_private import DropoutRNNCell
 from toolkit.initializers import UnitForgetBias
 
 
-class DropoutMaskMixin:
+class DropoutMaskMixin(DropoutRNNCell):
     """Per-sequence ("variational") dropout masks for a recurrent cell.
 
     One mask for the inputs and one for the recurrent state are drawn per
     sequence batch and reused at every timestep (Gal & Ghahramani 2016).
     `get_dropout_mask` / `get_recurrent_dropout_mask` create a mask on first
     use and cache it until `reset_dropout_mask` /
-    `reset_recurrent_dropout_mask` is called; a caller that steps the cell by
-    hand resets them between sequences. The toolkit layers do not rely on the
-    cache: they draw fresh masks with `new_dropout_mask` on every call, before
-    the loop, so the loop body stays free of random ops (which JAX requires).
+    `reset_recurrent_dropout_mask`. This is Keras's own protocol for its
+    built-in cells (see `toolkit._keras_private.DropoutRNNCell`):
+    `keras.layers.RNN` draws both masks before its loop on every call and
+    clears them afterwards, so a toolkit cell inside `keras.layers.RNN` gets
+    one mask per sequence, the same at every timestep, and a new one on
+    every call. A caller that steps the cell by hand resets them between
+    sequences.
 
     Masks hold 0 or `1 / (1 - rate)`, as `keras.random.dropout` scales them.
     The host class must define `dropout`, `recurrent_dropout` and
@@ -48,26 +52,9 @@ class DropoutMaskMixin:
             ops.ones_like(like), rate=rate, seed=self.seed_generator
         )
 
-    def get_dropout_mask(self, step_input):
-        if getattr(self, "_dropout_mask", None) is None and self.dropout > 0:
-            self._dropout_mask = self.new_dropout_mask(step_input, self.dropout)
-        return getattr(self, "_dropout_mask", None)
-
-    def get_recurrent_dropout_mask(self, h_tm1):
-        if (
-            getattr(self, "_recurrent_dropout_mask", None) is None
-            and self.recurrent_dropout > 0
-        ):
-            self._recurrent_dropout_mask = self.new_dropout_mask(
-                h_tm1, self.recurrent_dropout
-            )
-        return getattr(self, "_recurrent_dropout_mask", None)
-
-    def reset_dropout_mask(self):
-        self._dropout_mask = None
-
-    def reset_recurrent_dropout_mask(self):
-        self._recurrent_dropout_mask = None
+    def _create_dropout_mask(self, step_input, dropout_rate):
+        # Keras's DropoutRNNCell draws every mask through this method.
+        return self.new_dropout_mask(step_input, dropout_rate)
 
 
 class _DenseRecurrentCell(DropoutMaskMixin, keras.layers.Layer):
@@ -272,14 +259,20 @@ class VanillaRNNCell(_DenseRecurrentCell):
         kernel_initializer: default `"glorot_uniform"`.
         recurrent_initializer: default `"orthogonal"`.
         bias_initializer: default `"zeros"`.
-        kernel_regularizer, recurrent_regularizer, bias_regularizer: default
+        kernel_regularizer: regularizer of `kernel`. Default `None`.
+        recurrent_regularizer: regularizer of `recurrent_kernel`. Default
             `None`.
-        kernel_constraint, recurrent_constraint, bias_constraint: default
+        bias_regularizer: regularizer of `bias`. Default `None`.
+        kernel_constraint: constraint on `kernel`. Default `None`.
+        recurrent_constraint: constraint on `recurrent_kernel`. Default
             `None`.
+        bias_constraint: constraint on `bias`. Default `None`.
         dropout: fraction of input features dropped, in [0, 1). Default 0.
         recurrent_dropout: fraction of h_{t-1} dropped, in [0, 1). Default 0.
             Both masks are drawn once per sequence (see `DropoutMaskMixin`).
-        seed: int seed for the dropout masks.
+        seed: int seed for the dropout masks. Default `None`.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`,
+            `trainable`).
 
     Call arguments:
         inputs: `(batch, features)`.
@@ -299,8 +292,43 @@ class VanillaRNNCell(_DenseRecurrentCell):
 
     gate_count = 1
 
-    def __init__(self, units, **kwargs):
-        super().__init__(units, **kwargs)
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            **kwargs,
+        )
         self.state_size = self.units
         self.output_size = self.units
 
@@ -341,14 +369,22 @@ class LSTMCell(_DenseRecurrentCell):
         unit_forget_bias: default `True`: the forget-gate block of the bias
             starts at 1 (`toolkit.initializers.UnitForgetBias` wrapping
             `bias_initializer`).
-        kernel_regularizer, recurrent_regularizer, bias_regularizer: default
+        kernel_regularizer: regularizer of `kernel`. Default `None`.
+        recurrent_regularizer: regularizer of `recurrent_kernel`. Default
             `None`.
-        kernel_constraint, recurrent_constraint, bias_constraint: default
+        bias_regularizer: regularizer of `bias`. Default `None`.
+        kernel_constraint: constraint on `kernel`. Default `None`.
+        recurrent_constraint: constraint on `recurrent_kernel`. Default
             `None`.
+        bias_constraint: constraint on `bias`. Default `None`.
         dropout: fraction of input features dropped, in [0, 1). Default 0.
         recurrent_dropout: fraction of h_{t-1} dropped, in [0, 1). Default 0.
             One mask each per sequence, shared by the four gates.
-        seed: int seed for the dropout masks.
+        seed: int seed for the dropout masks. Default `None`.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`,
+            `trainable`), and `implementation` (1 or 2, as in
+            `keras.layers.LSTMCell`; accepted for compatibility, the toolkit
+            always computes the four gates in one matmul).
 
     Call arguments:
         inputs: `(batch, features)`.
@@ -374,13 +410,54 @@ class LSTMCell(_DenseRecurrentCell):
         units,
         activation="tanh",
         recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
         unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
         **kwargs,
     ):
         recurrent_activation = _checks.get_activation(
             "recurrent_activation", recurrent_activation
         )
-        super().__init__(units, activation=activation, **kwargs)
+        # Keras's LSTMCell takes `implementation` (1: four small matmuls and,
+        # with dropout, one mask per gate; 2: one fused matmul). The toolkit
+        # always runs the fused form with one mask shared by the gates;
+        # both give the same outputs without dropout.
+        implementation = kwargs.pop("implementation", 2)
+        if implementation not in (1, 2):
+            raise ValueError(
+                "Received an invalid value for argument `implementation`, "
+                f"expected 1 or 2, got {implementation!r}."
+            )
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            **kwargs,
+        )
+        self.implementation = implementation
         self.recurrent_activation = recurrent_activation
         self.unit_forget_bias = bool(unit_forget_bias)
         self.state_size = [self.units, self.units]

@@ -16,50 +16,20 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-# The backend loop behind keras.layers.RNN. Keras exports no public name for
-# it; the pinned keras version in requirements.txt guards its signature.
-from keras.src.backend import rnn as backend_rnn
-
 from toolkit import _checks
+from toolkit._keras_private import backend_rnn
 from toolkit.cells import LSTMCell, VanillaRNNCell
 from toolkit.recurrence import fused_recurrence, fused_recurrence_supported
-
-_COMMON_CELL_ARGS = (
-    "units",
-    "activation",
-    "use_bias",
-    "kernel_initializer",
-    "recurrent_initializer",
-    "bias_initializer",
-    "kernel_regularizer",
-    "recurrent_regularizer",
-    "bias_regularizer",
-    "kernel_constraint",
-    "recurrent_constraint",
-    "bias_constraint",
-    "dropout",
-    "recurrent_dropout",
-    "seed",
-)
-_LSTM_ONLY_CELL_ARGS = ("recurrent_activation", "unit_forget_bias")
-
-
-def _cell_setting(name: str) -> property:
-    return property(
-        lambda self: getattr(self.cell, name),
-        doc=f"The cell's `{name}` (read-only).",
-    )
-
 
 class _ProjectedRNN(keras.layers.RNN):
     """A `keras.layers.RNN` whose loop starts from precomputed projections.
 
-    The cell must provide `project_inputs`, `recurrent_step` and
-    `new_dropout_mask` (see `toolkit.cells`). Subclasses list the names of
-    the cell settings they expose in `_cell_args`.
+    The cell must provide `project_inputs` and `recurrent_step` (see
+    `toolkit.cells`). Subclasses list the cell arguments that their config
+    carries in `_cell_config_keys`.
     """
 
-    _cell_args: tuple[str, ...] = _COMMON_CELL_ARGS
+    _cell_config_keys: tuple[str, ...] = ()
 
     def __init__(self, cell, use_cudnn="auto", **kwargs):
         if use_cudnn not in ("auto", False):
@@ -71,18 +41,89 @@ class _ProjectedRNN(keras.layers.RNN):
         super().__init__(cell, **kwargs)
         self.use_cudnn = use_cudnn
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        # Read-only views of the cell's settings, as the built-ins expose.
-        for name in cls._cell_args:
-            setattr(cls, name, _cell_setting(name))
+    # Read-only views of the cell's settings, as the built-ins expose.
+    @property
+    def units(self):
+        return self.cell.units
+
+    @property
+    def activation(self):
+        return self.cell.activation
+
+    @property
+    def use_bias(self):
+        return self.cell.use_bias
+
+    @property
+    def kernel_initializer(self):
+        return self.cell.kernel_initializer
+
+    @property
+    def recurrent_initializer(self):
+        return self.cell.recurrent_initializer
+
+    @property
+    def bias_initializer(self):
+        return self.cell.bias_initializer
+
+    @property
+    def kernel_regularizer(self):
+        return self.cell.kernel_regularizer
+
+    @property
+    def recurrent_regularizer(self):
+        return self.cell.recurrent_regularizer
+
+    @property
+    def bias_regularizer(self):
+        return self.cell.bias_regularizer
+
+    @property
+    def kernel_constraint(self):
+        return self.cell.kernel_constraint
+
+    @property
+    def recurrent_constraint(self):
+        return self.cell.recurrent_constraint
+
+    @property
+    def bias_constraint(self):
+        return self.cell.bias_constraint
+
+    @property
+    def dropout(self):
+        return self.cell.dropout
+
+    @property
+    def recurrent_dropout(self):
+        return self.cell.recurrent_dropout
+
+    @property
+    def seed(self):
+        return self.cell.seed
+
+    def __call__(self, sequences, *args, **kwargs):
+        # Checked before Keras builds the layer, where only shapes are seen,
+        # so integer token ids get the message that names Embedding.
+        shape = getattr(sequences, "shape", None)
+        if shape is not None and len(shape) != 3:
+            _checks.check_sequence_shape(
+                self.name, shape, getattr(sequences, "dtype", None)
+            )
+        return super().__call__(sequences, *args, **kwargs)
 
     def build(self, sequences_shape, initial_state_shape=None):
         _checks.check_sequence_shape(self.name, sequences_shape)
         super().build(sequences_shape, initial_state_shape)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        _checks.check_sequence_shape(self.name, sequences.shape)
+        _checks.check_sequence_shape(
+            self.name, sequences.shape, getattr(sequences, "dtype", None)
+        )
+        if initial_state is not None:
+            _checks.check_initial_state(
+                self.name, initial_state, self.cell.state_size, sequences.shape
+            )
         return super().call(
             sequences,
             initial_state=initial_state,
@@ -95,12 +136,11 @@ class _ProjectedRNN(keras.layers.RNN):
             mask = mask[0]
         cell = self.cell
         dp_mask = rec_dp_mask = None
-        if training and cell.dropout > 0:
-            dp_mask = cell.new_dropout_mask(sequences[:, 0, :], cell.dropout)
-        if training and cell.recurrent_dropout > 0:
-            rec_dp_mask = cell.new_dropout_mask(
-                initial_state[0], cell.recurrent_dropout
-            )
+        if training:
+            # `keras.layers.RNN.call` drew this call's masks before the loop
+            # and clears them after it (Keras's DropoutRNNCell protocol).
+            dp_mask = cell.get_dropout_mask(sequences[:, 0, :])
+            rec_dp_mask = cell.get_recurrent_dropout_mask(initial_state[0])
         if fused_recurrence_supported(cell, self.unroll):
             # Time-major before projecting: the inputs are usually narrower
             # than the gate_count * units projection, so this moves less.
@@ -139,7 +179,7 @@ class _ProjectedRNN(keras.layers.RNN):
 
     def get_config(self):
         cell_config = self.cell.get_config()
-        config = {name: cell_config[name] for name in self._cell_args}
+        config = {name: cell_config[name] for name in self._cell_config_keys}
         config["activity_regularizer"] = keras.regularizers.serialize(
             self.activity_regularizer
         )
@@ -152,22 +192,57 @@ class _ProjectedRNN(keras.layers.RNN):
         return cls(**config)
 
 
+_COMMON_CELL_CONFIG_KEYS = (
+    "units",
+    "activation",
+    "use_bias",
+    "kernel_initializer",
+    "recurrent_initializer",
+    "bias_initializer",
+    "kernel_regularizer",
+    "recurrent_regularizer",
+    "bias_regularizer",
+    "kernel_constraint",
+    "recurrent_constraint",
+    "bias_constraint",
+    "dropout",
+    "recurrent_dropout",
+    "seed",
+)
+
+
 @keras.saving.register_keras_serializable(package="toolkit")
 class VanillaRNN(_ProjectedRNN):
     """Vanilla (Elman) RNN layer: h_t = act(x_t W_x + h_{t-1} W_h + b).
 
-    A drop-in replacement for `keras.layers.SimpleRNN`: same arguments, same
-    weights (`cell.kernel`, `cell.recurrent_kernel`, `cell.bias`), same
-    outputs, with `x_t W_x` computed for all timesteps before the loop.
+    A drop-in replacement for `keras.layers.SimpleRNN`: the same arguments in
+    the same positional order, the same weights (`cell.kernel`,
+    `cell.recurrent_kernel`, `cell.bias`), the same outputs, with `x_t W_x`
+    computed for all timesteps before the loop.
 
     Args:
         units: positive int, size of h.
         activation: default `"tanh"`; `None` gives a linear RNN.
-        use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
-        kernel_regularizer, recurrent_regularizer, bias_regularizer,
-        kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout, seed: as in `toolkit.VanillaRNNCell`.
-        activity_regularizer: applied to the layer output. Default `None`.
+        use_bias: default `True`.
+        kernel_initializer: initializer of `kernel` W_x. Default
+            `"glorot_uniform"`.
+        recurrent_initializer: initializer of `recurrent_kernel` W_h.
+            Default `"orthogonal"`.
+        bias_initializer: initializer of `bias`. Default `"zeros"`.
+        kernel_regularizer: regularizer of `kernel`. Default `None`.
+        recurrent_regularizer: regularizer of `recurrent_kernel`. Default
+            `None`.
+        bias_regularizer: regularizer of `bias`. Default `None`.
+        activity_regularizer: regularizer of the layer's output. Default
+            `None`.
+        kernel_constraint: constraint on `kernel`. Default `None`.
+        recurrent_constraint: constraint on `recurrent_kernel`. Default
+            `None`.
+        bias_constraint: constraint on `bias`. Default `None`.
+        dropout: fraction of input features dropped, in [0, 1), one mask per
+            sequence. Default 0.
+        recurrent_dropout: fraction of h_{t-1} dropped, in [0, 1), one mask
+            per sequence. Default 0.
         return_sequences: return `(batch, timesteps, units)` instead of the
             last output. Default `False`.
         return_state: also return the final h. Default `False`.
@@ -177,6 +252,9 @@ class VanillaRNN(_ProjectedRNN):
             fixed batch size). Default `False`.
         unroll: unroll the loop (needs a known number of timesteps). Default
             `False`.
+        seed: int seed for the dropout masks. Default `None`.
+        **kwargs: `keras.layers.RNN` arguments (`zero_output_for_mask`) and
+            base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
         sequences: `(batch, timesteps, features)`.
@@ -196,6 +274,8 @@ class VanillaRNN(_ProjectedRNN):
     (4, 10, 8)
     """
 
+    _cell_config_keys = _COMMON_CELL_CONFIG_KEYS
+
     def __init__(
         self,
         units,
@@ -213,12 +293,12 @@ class VanillaRNN(_ProjectedRNN):
         bias_constraint=None,
         dropout=0.0,
         recurrent_dropout=0.0,
-        seed=None,
         return_sequences=False,
         return_state=False,
         go_backwards=False,
         stateful=False,
         unroll=False,
+        seed=None,
         **kwargs,
     ):
         cell = VanillaRNNCell(
@@ -257,26 +337,55 @@ class VanillaRNN(_ProjectedRNN):
 class LSTM(_ProjectedRNN):
     """Long short-term memory layer (see `toolkit.LSTMCell` for the equations).
 
-    A drop-in replacement for `keras.layers.LSTM`: same arguments, same
-    weights (`cell.kernel` `(features, 4 units)`, `cell.recurrent_kernel`
-    `(units, 4 units)`, `cell.bias` `(4 units,)`, gate order i, f, c, o), same
-    outputs to float32 round-off, with `x_t W_x + b` computed for all
-    timesteps before the loop.
+    A drop-in replacement for `keras.layers.LSTM`: the same arguments in the
+    same positional order, the same weights (`cell.kernel`
+    `(features, 4 units)`, `cell.recurrent_kernel` `(units, 4 units)`,
+    `cell.bias` `(4 units,)`, gate order i, f, c, o), the same outputs to
+    float32 round-off, with `x_t W_x + b` computed for all timesteps before
+    the loop.
 
     Args:
         units: positive int, size of h and c.
-        activation, recurrent_activation, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, unit_forget_bias,
-        kernel_regularizer, recurrent_regularizer, bias_regularizer,
-        kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout, seed: as in `toolkit.LSTMCell` (defaults `"tanh"`,
-        `"sigmoid"`, `True`, `"glorot_uniform"`, `"orthogonal"`, `"zeros"`,
-        `True`, `None` x6, 0, 0, `None`).
-        activity_regularizer: applied to the layer output. Default `None`.
-        return_sequences, return_state, go_backwards, stateful, unroll: as in
-            `toolkit.VanillaRNN`. Default `False` each.
+        activation: for the candidate g and for c_t before the output gate.
+            Default `"tanh"`.
+        recurrent_activation: for the gates i, f, o. Default `"sigmoid"`.
+        use_bias: default `True`.
+        kernel_initializer: initializer of `kernel` W_x. Default
+            `"glorot_uniform"`.
+        recurrent_initializer: initializer of `recurrent_kernel` W_h.
+            Default `"orthogonal"`.
+        bias_initializer: initializer of `bias`. Default `"zeros"`.
+        unit_forget_bias: start the forget-gate bias at 1. Default `True`.
+        kernel_regularizer: regularizer of `kernel`. Default `None`.
+        recurrent_regularizer: regularizer of `recurrent_kernel`. Default
+            `None`.
+        bias_regularizer: regularizer of `bias`. Default `None`.
+        activity_regularizer: regularizer of the layer's output. Default
+            `None`.
+        kernel_constraint: constraint on `kernel`. Default `None`.
+        recurrent_constraint: constraint on `recurrent_kernel`. Default
+            `None`.
+        bias_constraint: constraint on `bias`. Default `None`.
+        dropout: fraction of input features dropped, in [0, 1), one mask per
+            sequence shared by the four gates. Default 0.
+        recurrent_dropout: fraction of h_{t-1} dropped, in [0, 1), one mask
+            per sequence shared by the four gates. Default 0.
+        seed: int seed for the dropout masks. Default `None`.
+        return_sequences: return `(batch, timesteps, units)` instead of the
+            last output. Default `False`.
+        return_state: also return the final h and c. Default `False`.
+        go_backwards: process the sequence in reverse and return the reversed
+            output sequence. Default `False`.
+        stateful: carry the final state of batch k into batch k+1 (needs a
+            fixed batch size). Default `False`.
+        unroll: unroll the loop (needs a known number of timesteps). Default
+            `False`.
         use_cudnn: accepted for compatibility with `keras.layers.LSTM`;
             `"auto"` (default) or `False`. The toolkit loop never uses cuDNN.
+        **kwargs: `keras.layers.RNN` arguments (`zero_output_for_mask`),
+            `implementation` (1 or 2, accepted as `keras.layers.LSTM` does;
+            the toolkit always fuses the four gates into one matmul), and
+            base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
         sequences: `(batch, timesteps, features)`.
@@ -296,7 +405,10 @@ class LSTM(_ProjectedRNN):
     ((4, 8), (4, 8))
     """
 
-    _cell_args = _COMMON_CELL_ARGS + _LSTM_ONLY_CELL_ARGS
+    _cell_config_keys = _COMMON_CELL_CONFIG_KEYS + (
+        "recurrent_activation",
+        "unit_forget_bias",
+    )
 
     def __init__(
         self,
@@ -344,6 +456,7 @@ class LSTM(_ProjectedRNN):
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             seed=seed,
+            implementation=kwargs.pop("implementation", 2),
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="lstm_cell",
@@ -359,6 +472,18 @@ class LSTM(_ProjectedRNN):
             activity_regularizer=activity_regularizer,
             **kwargs,
         )
+
+    @property
+    def recurrent_activation(self):
+        return self.cell.recurrent_activation
+
+    @property
+    def unit_forget_bias(self):
+        return self.cell.unit_forget_bias
+
+    @property
+    def implementation(self):
+        return self.cell.implementation
 
 
 _RECURRENT_LAYERS = {"lstm": LSTM, "vanilla": VanillaRNN}
