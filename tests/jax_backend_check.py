@@ -73,7 +73,7 @@ def main():
     model = keras.Sequential(
         [
             keras.Input((9, 5)),
-            toolkit.DeepRNN(
+            toolkit.DeepRNN.from_spec(
                 8,
                 num_layers=2,
                 dropout=0.1,

@@ -32,24 +32,34 @@ def random_ids(count, seed=0):
     [("lstm", [16, 16], False), ("vanilla", [12, 12, 12], True)],
 )
 def test_step_by_step_equals_the_whole_sequence(rng, cell, units, residual):
-    stack = DeepRNN(units, cell=cell, residual=residual, return_sequences=True)
+    """One timestep at a time through `initial_state` / `return_state`
+    gives what one call on the whole sequence gives."""
+    stack = DeepRNN.from_spec(
+        units,
+        cell=cell,
+        residual=residual,
+        return_sequences=True,
+        return_state=True,
+    )
     x = rng.standard_normal((3, 9, 5)).astype("float32")
-    whole = np.asarray(stack(x))
-    states = stack.initial_step_states(3)
+    whole, *final = stack(x)
+    states = stack.get_initial_state(3)
     steps = []
     for t in range(9):
-        y, states = stack.step(x[:, t], states)
-        steps.append(np.asarray(y))
+        y, *states = stack(x[:, t : t + 1], initial_state=states)
+        steps.append(np.asarray(y)[:, 0])
     np.testing.assert_allclose(np.stack(steps, 1), whole, atol=1e-6)
+    for got, expected in zip(states, final, strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
-def test_step_needs_a_built_one_way_stack():
-    with pytest.raises(ValueError, match="not built"):
-        DeepRNN([4, 4]).initial_step_states(1)
-    both = DeepRNN([4, 4], bidirectional=True, return_sequences=True)
-    both(np.zeros((1, 3, 2), "float32"))
+def test_state_runner_needs_a_one_way_stack():
+    from toolkit.stepping import StateRunner
+
+    both = DeepRNN.from_spec([4, 4], bidirectional=True, return_sequences=True)
+    embedding = keras.layers.Embedding(5, 2)
     with pytest.raises(ValueError, match="bidirectional"):
-        both.step(np.zeros((1, 2), "float32"), [])
+        StateRunner(embedding, both)
 
 
 def test_tbptt_dataset_offsets_and_wraps_like_the_arrays():

@@ -84,7 +84,9 @@ def test_shut_forget_gate_cuts_the_cell_state_gradient():
 
 
 def test_deep_stack_reports_every_layer(rng):
-    stack = DeepRNN([5, 5], cell="lstm", residual=True, return_sequences=True)
+    stack = DeepRNN.from_spec(
+        [5, 5], cell="lstm", residual=True, return_sequences=True
+    )
     x = rng.standard_normal((2, 7, 3)).astype("float32")
     stack(x)
     result = diagnostics.gradient_norms_through_time(
@@ -116,7 +118,7 @@ def test_singular_values_and_scaling(rng):
 def test_unsupported_layers_are_clear_errors():
     with pytest.raises(TypeError, match="toolkit VanillaRNN, LSTM or DeepRNN"):
         diagnostics.recurrent_singular_values(keras.layers.LSTM(3))
-    both = DeepRNN([3, 3], bidirectional=True, return_sequences=True)
+    both = DeepRNN.from_spec([3, 3], bidirectional=True, return_sequences=True)
     both(np.zeros((1, 4, 2), "float32"))
     with pytest.raises(ValueError, match="bidirectional"):
         diagnostics.gradient_norms_through_time(

@@ -147,9 +147,9 @@ def test_signature_is_keras_positional_order(kind, name):
     # Same defaults, so positional and keyword calls mean the same thing.
     for param in inspect.signature(builtin.__init__).parameters.values():
         if param.default is not inspect.Parameter.empty:
-            ours_default = inspect.signature(ours.__init__).parameters[
-                param.name
-            ].default
+            ours_default = (
+                inspect.signature(ours.__init__).parameters[param.name].default
+            )
             assert ours_default == param.default, param.name
 
 
@@ -196,7 +196,12 @@ def test_every_builtin_argument_is_accepted(name):
 
 @pytest.mark.parametrize(
     "cls",
-    [toolkit.VanillaRNNCell, toolkit.LSTMCell, toolkit.VanillaRNN, toolkit.LSTM],
+    [
+        toolkit.VanillaRNNCell,
+        toolkit.LSTMCell,
+        toolkit.VanillaRNN,
+        toolkit.LSTM,
+    ],
 )
 def test_every_argument_documented_on_its_own_line(cls):
     doc = inspect.getdoc(cls)
@@ -204,9 +209,9 @@ def test_every_argument_documented_on_its_own_line(cls):
         if name == "self":
             continue
         label = "**kwargs" if name == "kwargs" else name
-        assert re.search(
-            rf"^    {re.escape(label)}: \S", doc, re.MULTILINE
-        ), f"{cls.__name__}: `{label}` has no line of its own"
+        assert re.search(rf"^    {re.escape(label)}: \S", doc, re.MULTILINE), (
+            f"{cls.__name__}: `{label}` has no line of its own"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))

@@ -28,7 +28,7 @@ LAYERS = {
         go_backwards=True,
         recurrent_constraint="non_neg",
     ),
-    "deep": lambda: toolkit.DeepRNN(
+    "deep": lambda: toolkit.DeepRNN.from_spec(
         [8, 8, 4],
         cell="lstm",
         dropout=0.2,

@@ -13,7 +13,9 @@ import toolkit
     [
         lambda: toolkit.LSTM(8),
         lambda: toolkit.VanillaRNN(8, dropout=0.2, recurrent_dropout=0.2),
-        lambda: toolkit.DeepRNN([8, 8, 8], bidirectional=True, residual=True),
+        lambda: toolkit.DeepRNN.from_spec(
+            [8, 8, 8], bidirectional=True, residual=True
+        ),
     ],
     ids=["lstm", "vanilla_dropout", "deep_bidirectional"],
 )
@@ -43,7 +45,7 @@ def memory_task(rng, samples, timesteps):
 def test_deep_stack_learns_a_memory_task(cell, num_layers, residual, rng):
     x, y = memory_task(rng, 512, 12)
     inputs = keras.Input((12, 1))
-    hidden = toolkit.DeepRNN(
+    hidden = toolkit.DeepRNN.from_spec(
         16, num_layers=num_layers, cell=cell, residual=residual, seed=0
     )(inputs)
     outputs = keras.layers.Dense(1, activation="sigmoid")(hidden)

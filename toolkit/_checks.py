@@ -77,15 +77,19 @@ def _is_integer(dtype) -> bool:
 
 def check_initial_state(layer_name: str, initial_state, state_size, shape):
     """`initial_state` must hold one `(batch, size)` tensor per state."""
-    sizes = list(state_size) if isinstance(state_size, (list, tuple)) else [
-        state_size
-    ]
+    sizes = (
+        list(state_size)
+        if isinstance(state_size, (list, tuple))
+        else [state_size]
+    )
     batch = shape[0]
     names = ["h", "c"][: len(sizes)] if len(sizes) <= 2 else None
     expected = ", ".join(
         f"{name}: ({'batch' if batch is None else batch}, {size})"
         for name, size in zip(
-            names or [f"state_{k}" for k in range(len(sizes))], sizes
+            names or [f"state_{k}" for k in range(len(sizes))],
+            sizes,
+            strict=True,
         )
     )
     states = (
@@ -98,9 +102,11 @@ def check_initial_state(layer_name: str, initial_state, state_size, shape):
     if len(states) != len(sizes):
         problem = f"got {len(states)} tensor(s)"
     else:
-        for state, size in zip(received, sizes):
-            if len(state) != 2 or state[-1] not in (None, size) or (
-                batch is not None and state[0] not in (None, batch)
+        for state, size in zip(received, sizes, strict=True):
+            if (
+                len(state) != 2
+                or state[-1] not in (None, size)
+                or (batch is not None and state[0] not in (None, batch))
             ):
                 problem = "got shapes"
                 break

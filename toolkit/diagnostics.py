@@ -36,7 +36,7 @@ def _recurrent_layers(layer) -> tuple[list, list[bool]]:
                 f"{layer.name} is bidirectional; gradient flow through time "
                 "is measured for one-way stacks only."
             )
-        return list(layer.rnn_layers), list(layer._residual_flags)
+        return list(layer.rnn_layers), list(layer.residual_connections)
     if isinstance(layer, (VanillaRNN, LSTM)):
         return [layer], [False]
     raise TypeError(

@@ -13,8 +13,6 @@ from sklearn import metrics
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from toolkit.training import reset_stateful_layers
-
 
 def binary_report(labels, probabilities, threshold: float = 0.5) -> dict:
     """Accuracy, ROC AUC, precision, recall, F1 and the confusion matrix
@@ -63,22 +61,23 @@ def char_lm_cross_entropy(
     """Mean cross-entropy of a character LM over a whole split, in nats and
     bits per character.
 
-    A stateful copy of `model` reads the split as `batch_size` contiguous
-    streams in chunks of `sequence_length`, carrying its state from chunk to
-    chunk, so every prediction sees all the text before it in its stream.
-    Every character but the first is scored (the last stream is padded and
-    the padding is not scored). Each stream starts from a zero state, so a
-    larger `batch_size` is faster but gives the first characters of each
-    stream less context; with `batch_size=1` the whole split is one stream.
+    The model's `StateRunner` reads the split as `batch_size` contiguous
+    streams in chunks of `sequence_length`, handing the states from chunk
+    to chunk, so every prediction sees all the text before it in its
+    stream. Every character but the first is scored (the last stream is
+    padded and the padding is not scored). Each stream starts from a zero
+    state, so a larger `batch_size` is faster but gives the first
+    characters of each stream less context; with `batch_size=1` the whole
+    split is one stream.
 
     Returns:
         `{"nats": float, "bits": float, "characters": int}`.
     """
-    from toolkit.sampling import stateful_copy
+    from toolkit.stepping import StateRunner
 
     return _char_result(
         streamed_cross_entropy(
-            stateful_copy(model, batch_size), ids, batch_size, sequence_length
+            StateRunner.for_model(model), ids, batch_size, sequence_length
         )
     )
 
@@ -90,18 +89,19 @@ def streamed_cross_entropy(
     sequence_length: int,
     chunk_losses=None,
 ) -> dict:
-    """Mean next-id cross-entropy of a stateful `runner` (fixed
-    `batch_size`) over a whole stream of ids.
+    """Mean next-id cross-entropy over a whole stream of ids, read by a
+    `toolkit.stepping.StateRunner`.
 
     The stream is read as `batch_size` contiguous streams in chunks of
-    `sequence_length`, the state carried from chunk to chunk; every id but
+    `sequence_length`, the states handed from chunk to chunk; every id but
     the first is scored once (the padding that fills the last chunk is
     not).
 
     Args:
-        chunk_losses: `(inputs, targets) -> (batch, length)` losses in nats
-            for one chunk; default: from the logits that
-            `runner.predict_on_batch` returns.
+        runner: a `StateRunner`.
+        chunk_losses: `(outputs, targets) -> (batch, length)` losses in nats
+            for one chunk, from the runner's outputs; default: the outputs
+            are logits.
 
     Returns:
         `{"nats": float, "count": int}`: the mean and the ids scored.
@@ -125,8 +125,8 @@ def streamed_cross_entropy(
             1, 0, 2
         )
 
-    def logit_losses(chunk, chunk_targets):
-        logits = np.asarray(runner.predict_on_batch(chunk), np.float64)
+    def logit_losses(logits, chunk_targets):
+        logits = np.asarray(logits, np.float64)
         shifted = logits - logits.max(axis=-1, keepdims=True)
         log_norm = np.log(np.exp(shifted).sum(axis=-1))
         picked = np.take_along_axis(shifted, chunk_targets[..., None], -1)
@@ -135,12 +135,13 @@ def streamed_cross_entropy(
     chunk_losses = chunk_losses or logit_losses
     inputs, targets = grid(ids[:-1]), grid(ids[1:])
     scored = grid(np.ones(count, dtype=bool))
-    reset_stateful_layers(runner)
+    states = runner.initial_state(batch_size)
     total = 0.0
     for chunk, chunk_targets, chunk_scored in zip(
         inputs, targets, scored, strict=True
     ):
-        losses = np.asarray(chunk_losses(chunk, chunk_targets), np.float64)
+        outputs, states = runner(chunk, states)
+        losses = np.asarray(chunk_losses(outputs, chunk_targets), np.float64)
         total += float(np.sum(losses[chunk_scored]))
     return {"nats": total / count, "count": count}
 
@@ -155,11 +156,11 @@ def _char_result(result: dict) -> dict:
 
 
 class StreamedValidation(keras.callbacks.Callback):
-    """After every epoch, score a whole stream of ids with a stateful copy
-    of the model (made once, then given the model's weights each epoch).
+    """After every epoch, score a whole stream of ids with the model's
+    `StateRunner` (made once; it shares the model's weights, so it always
+    scores the current ones).
 
-    Subclasses say how to copy the model (`stateful_copy(model,
-    batch_size)`), how to score (`score(runner) -> dict`) and what to add
+    Subclasses say how to score (`score(runner) -> dict`) and what to add
     to the epoch's logs (`add_logs(logs, result)`).
 
     Args:
@@ -174,9 +175,6 @@ class StreamedValidation(keras.callbacks.Callback):
         self.sequence_length = sequence_length
         self._runner = None
 
-    def stateful_copy(self, model, batch_size):
-        raise NotImplementedError
-
     def score(self, runner) -> dict:
         raise NotImplementedError
 
@@ -184,10 +182,10 @@ class StreamedValidation(keras.callbacks.Callback):
         raise NotImplementedError
 
     def on_epoch_end(self, epoch, logs=None):
+        from toolkit.stepping import StateRunner
+
         if self._runner is None:
-            self._runner = self.stateful_copy(self.model, self.batch_size)
-        else:
-            self._runner.set_weights(self.model.get_weights())
+            self._runner = StateRunner.for_model(self.model)
         result = self.score(self._runner)
         if logs is not None:
             self.add_logs(logs, result)
@@ -202,11 +200,6 @@ class CharLMValidation(StreamedValidation):
         ids: the split, `(n,)` int ids.
         batch_size, sequence_length: see `char_lm_cross_entropy`.
     """
-
-    def stateful_copy(self, model, batch_size):
-        from toolkit.sampling import stateful_copy
-
-        return stateful_copy(model, batch_size)
 
     def score(self, runner) -> dict:
         return _char_result(

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from toolkit.data.char_lm import CharVocabulary
+from toolkit.stepping import StateRunner
 
 
 def export_text_classifier(
@@ -68,15 +69,14 @@ def export_char_lm(
       `(vocab_size,)` float32 for the character after `prime`, and
       `characters` `(vocab_size,)`, the character each one is for.
 
-    Both read the prime one character at a time through
-    `DeepRNN.step`, carrying the recurrent state, and fail with an
+    Both read the prime in one call of the model's
+    `toolkit.stepping.StateRunner`, then generate one character per call
+    with the states handed back in, and fail with an
     `InvalidArgumentError` that lists any characters of `prime` outside the
     vocabulary (or says that `prime` is empty).
     """
     path = pathlib.Path(path)
-    embedding = model.get_layer("embedding")
-    stack = model.get_layer("deep_rnn")
-    head = model.get_layer("logits")
+    runner = StateRunner.for_model(model)
     characters = tf.constant(list(vocabulary.chars))
     # Unknown characters map to 0, known ones to their id + 1.
     lookup = keras.layers.StringLookup(
@@ -84,10 +84,10 @@ def export_char_lm(
     )
     lookup(tf.constant(list(vocabulary.chars)))  # builds it for export
 
-    def step(char_id, states):
-        x = embedding(tf.reshape(char_id, [1]))
-        y, states = stack.step(x, states)
-        return head(y), states
+    def run(ids, states):
+        """`ids` `(steps,)` from `states` -> last logits `(1, vocab)`."""
+        logits, states = runner.call_tensors(tf.reshape(ids, [1, -1]), states)
+        return logits[:, -1], states
 
     def read_prime(prime):
         pieces = tf.strings.unicode_split(prime, "UTF-8")
@@ -110,17 +110,8 @@ def export_char_lm(
         ]
         with tf.control_dependencies(checks):
             ids = tf.identity(ids)
-        states = stack.initial_step_states(1)
-        logits = tf.zeros([1, len(vocabulary)])
-
-        def body(i, logits, states):
-            logits, states = step(ids[i], states)
-            return i + 1, logits, states
-
-        _, logits, states = tf.while_loop(
-            lambda i, *_: i < tf.size(ids), body, (0, logits, states)
-        )
-        return logits, states
+        states = tf.nest.map_structure(tf.constant, runner.initial_state(1))
+        return run(ids, states)
 
     def generate(prime, length, temperature, seed):
         checks = [
@@ -144,7 +135,7 @@ def export_char_lm(
             next_id = tf.cast(
                 tf.where(temperature > 0, sampled[0, 0], greedy[0]), tf.int32
             )
-            logits, states = step(next_id, states)
+            logits, states = run(next_id, states)
             return i + 1, logits, states, chosen.write(i, next_id)
 
         chosen = tf.TensorArray(tf.int32, size=length)
@@ -162,6 +153,7 @@ def export_char_lm(
 
     archive = keras.export.ExportArchive()
     archive.track(model)
+    archive.track(runner.model)
     archive.track(lookup)
     archive.add_endpoint(
         name="generate",

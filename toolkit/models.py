@@ -132,7 +132,7 @@ def build_text_classifier(
         x = keras.layers.SpatialDropout1D(
             embedding_dropout, seed=seed, name="embedding_dropout"
         )(x)
-    x = DeepRNN(
+    x = DeepRNN.from_spec(
         list(units),
         cell=cell,
         dropout=dropout,
@@ -192,7 +192,7 @@ def build_char_lm(
         (None,), batch_size=batch_size, dtype="int32", name="char_ids"
     )
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(ids)
-    x = DeepRNN(
+    x = DeepRNN.from_spec(
         list(units),
         cell=cell,
         dropout=dropout,

@@ -1,8 +1,9 @@
 """Sampling text from a character language model.
 
-`generate` runs a stateful copy of the model with batch size 1: the priming
-text is fed once, then one character at a time, so producing n characters
-costs n steps rather than n^2.
+`generate` reads through the model's `toolkit.stepping.StateRunner` with
+batch size 1: the priming text in one call, then one character per call
+with the states handed back in, so producing n characters costs n steps
+rather than n^2.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import keras
 import numpy as np
 
 from toolkit.data.char_lm import CharVocabulary
-from toolkit.training import reset_stateful_layers
+from toolkit.stepping import StateRunner
 
 
 def choose(
@@ -50,23 +51,6 @@ def choose(
     return int(rng.choice(probabilities.size, p=probabilities))
 
 
-def stateful_copy(model: keras.Model, batch_size: int = 1) -> keras.Model:
-    """The same network with `stateful=True` and a fixed `batch_size`,
-    sharing nothing with `model` but a copy of its weights."""
-    config = model.get_config()
-    for layer in config["layers"]:
-        # Rebuild every layer from the new batch-1 input, not from the
-        # shapes recorded for `model`.
-        layer.pop("build_config", None)
-        if layer["class_name"] == "InputLayer":
-            layer["config"]["batch_shape"] = [batch_size, None]
-        if "stateful" in layer["config"]:  # DeepRNN, keras.layers.LSTM...
-            layer["config"]["stateful"] = True
-    copy = model.__class__.from_config(config)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def generate(
     model: keras.Model,
     vocabulary: CharVocabulary,
@@ -100,20 +84,21 @@ def generate(
     ids = vocabulary.encode(prime)
     return vocabulary.decode(
         _generate_ids(
-            stateful_copy(model), ids, length, temperature, top_k, seed
+            StateRunner.for_model(model), ids, length, temperature, top_k, seed
         )
     )
 
 
 def _generate_ids(runner, ids, length, temperature, top_k, seed) -> list:
-    reset_stateful_layers(runner)
     rng = np.random.default_rng(seed)
-    logits = runner.predict_on_batch(ids[None, :])[0, -1]
+    logits, states = runner(ids[None, :], runner.initial_state(1))
+    logits = logits[0, -1]
     generated = []
     for _ in range(length):
         next_id = choose(logits, temperature, top_k, rng)
         generated.append(next_id)
-        logits = runner.predict_on_batch(np.array([[next_id]]))[0, -1]
+        logits, states = runner(np.array([[next_id]]), states)
+        logits = logits[0, -1]
     return generated
 
 
@@ -152,9 +137,8 @@ class SampleWriter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self._runner is None:
-            self._runner = stateful_copy(self.model)
-        else:
-            self._runner.set_weights(self.model.get_weights())
+            # Shares the model's weights: always samples the current ones.
+            self._runner = StateRunner.for_model(self.model)
         parts = []
         for temperature in self.temperatures:
             ids = _generate_ids(

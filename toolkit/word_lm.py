@@ -28,6 +28,7 @@ from keras import ops
 from toolkit import _checks
 from toolkit.evaluation import StreamedValidation, streamed_cross_entropy
 from toolkit.layers import DeepRNN
+from toolkit.stepping import StateRunner
 
 
 def log_uniform_log_probabilities(ids, vocab_size: int):
@@ -215,7 +216,7 @@ class WordLanguageModel(keras.Model):
             seed=seed,
             name="word_dropout",
         )
-        self.deep_rnn = DeepRNN(
+        self.deep_rnn = DeepRNN.from_spec(
             self.units,
             cell=cell,
             dropout=self.dropout,
@@ -302,39 +303,21 @@ def cross_entropy(
     """Full-softmax cross-entropy of `model` over a whole stream, in nats
     per word, and its perplexity.
 
-    A stateful copy of `model` reads `ids` as `batch_size` contiguous
-    streams, carrying the state from chunk to chunk; every word but the
+    The model's `StateRunner` reads `ids` as `batch_size` contiguous
+    streams, handing the states from chunk to chunk; every word but the
     first is scored exactly once.
 
     Returns:
         `{"nats": float, "perplexity": float, "words": int}`.
     """
-    runner = stateful_copy(model, batch_size)
-    return _score(runner, ids, batch_size, sequence_length)
+    return _score(
+        model, StateRunner.for_model(model), ids, batch_size, sequence_length
+    )
 
 
-def stateful_copy(model: WordLanguageModel, batch_size: int):
-    """`model`'s network, stateful with `batch_size`, with its weights."""
-    if not model.built:
-        model.build((None, None))
-    config = {
-        **model.get_config(),
-        "stateful": True,
-        "batch_size": batch_size,
-        "name": f"{model.name}_stateful",
-    }
-    config.pop("trainable", None)
-    config.pop("dtype", None)
-    runner = WordLanguageModel.from_config(config)
-    runner.build((batch_size, None))
-    runner.set_weights(model.get_weights())
-    return runner
-
-
-def _score(runner, ids, batch_size, sequence_length):
-    def chunk_losses(chunk, targets):
-        hidden = runner.predict_on_batch(chunk)
-        return np.asarray(runner.head.token_losses(hidden, targets))
+def _score(model, runner, ids, batch_size, sequence_length):
+    def chunk_losses(hidden, targets):
+        return np.asarray(model.head.token_losses(hidden, targets))
 
     result = streamed_cross_entropy(
         runner, ids, batch_size, sequence_length, chunk_losses
@@ -358,11 +341,10 @@ class HeldOutPerplexity(StreamedValidation):
     def __init__(self, ids, batch_size: int = 16, sequence_length: int = 128):
         super().__init__(ids, batch_size, sequence_length)
 
-    def stateful_copy(self, model, batch_size):
-        return stateful_copy(model, batch_size)
-
     def score(self, runner) -> dict:
-        return _score(runner, self.ids, self.batch_size, self.sequence_length)
+        return _score(
+            self.model, runner, self.ids, self.batch_size, self.sequence_length
+        )
 
     def add_logs(self, logs, result):
         logs["val_loss"] = result["nats"]
