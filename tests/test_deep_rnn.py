@@ -1,6 +1,9 @@
 """DeepRNN: shapes, residual connections, bidirectional layers, masking,
 state, argument checks and training on a small synthetic task."""
 
+import re
+
+import keras
 import numpy as np
 import pytest
 
@@ -114,3 +117,227 @@ def test_invalid_arguments(kwargs, message):
 def test_wrong_input_rank():
     with pytest.raises(ValueError, match="rank 3"):
         toolkit.DeepRNN.from_spec(4)(np.zeros((2, 5), "float32"))
+
+
+def two_lstms(width=6, **kwargs):
+    return [
+        toolkit.LSTM(width, return_sequences=True, name="low"),
+        toolkit.LSTM(width, return_sequences=True, name="high", **kwargs),
+    ]
+
+
+def test_composed_stack_equals_its_spec_form(rng):
+    x = rng.standard_normal((2, 5, 3)).astype("float32")
+    composed = toolkit.DeepRNN(two_lstms(), residual=True)
+    spec = toolkit.DeepRNN.from_spec(6, residual=True, return_sequences=True)
+    composed(x)
+    spec(x)
+    spec.set_weights(composed.get_weights())
+    np.testing.assert_allclose(composed(x), spec(x), atol=1e-6)
+    assert composed.residual_connections == spec.residual_connections
+    assert composed.rnn_layers[0].name == "low"
+
+
+def test_stack_of_keras_builtin_layers_carries_their_states(rng):
+    x = rng.standard_normal((2, 6, 3)).astype("float32")
+    stack = toolkit.DeepRNN(
+        [
+            keras.layers.LSTM(5, return_sequences=True),
+            keras.layers.GRU(4, return_sequences=True),
+            keras.layers.SimpleRNN(4, return_sequences=True),
+        ],
+        residual=True,
+        return_state=True,
+    )
+    whole, *final = stack(x)
+    assert stack.state_sizes == [[5, 5], [4], [4]]
+    assert stack.residual_connections == (False, False, True)
+    assert [[tuple(s.shape) for s in layer] for layer in final] == [
+        [(2, 5), (2, 5)],
+        [(2, 4)],
+        [(2, 4)],
+    ]
+    first, *middle = stack(x[:, :2])
+    second, *_ = stack(x[:, 2:], initial_state=middle)
+    np.testing.assert_allclose(
+        np.concatenate([first, second], 1), whole, atol=1e-5
+    )
+
+
+def test_initial_state_changes_the_output_and_can_be_partial(rng):
+    x = rng.standard_normal((2, 4, 3)).astype("float32")
+    stack = toolkit.DeepRNN(two_lstms(), return_state=True)
+    zero, *_ = stack(x)
+    states = stack.get_initial_state(2)
+    np.testing.assert_allclose(stack(x, initial_state=states)[0], zero)
+    states[1] = [np.ones((2, 6), "float32")] * 2
+    moved, *_ = stack(x, initial_state=states)
+    assert not np.allclose(moved, zero)
+    # None: that layer starts from zeros.
+    partial = [None, states[1]]
+    np.testing.assert_allclose(
+        stack(x, initial_state=partial)[0], moved, atol=1e-6
+    )
+
+
+def test_bidirectional_layer_states_are_forward_then_backward(rng):
+    x = rng.standard_normal((2, 4, 3)).astype("float32")
+    stack = toolkit.DeepRNN(
+        [keras.layers.Bidirectional(toolkit.LSTM(3, return_sequences=True))],
+        return_state=True,
+    )
+    output, states = stack(x)
+    assert output.shape == (2, 4, 6) and len(states) == 4
+    assert stack.state_sizes == [[3, 3, 3, 3]]
+
+
+@pytest.mark.parametrize(
+    ("initial_state", "message"),
+    [
+        ([[np.zeros((2, 6))] * 2], r"one list of states per layer.*2 layers"),
+        (
+            [[np.zeros((2, 6))] * 2, [np.zeros((2, 5))] * 2],
+            re.escape("[h: (2, 6), c: (2, 6)]"),
+        ),
+    ],
+)
+def test_wrong_initial_state_is_a_value_error(initial_state, message):
+    stack = toolkit.DeepRNN(two_lstms())
+    with pytest.raises(ValueError, match=message):
+        stack(np.zeros((2, 4, 3), "float32"), initial_state=initial_state)
+
+
+def test_functional_model_with_state_inputs_and_outputs(rng):
+    inputs = keras.Input((None, 3))
+    state_inputs = [[keras.Input((6,)), keras.Input((6,))] for _ in range(2)]
+    stack = toolkit.DeepRNN(two_lstms(), return_state=True)
+    output, *states = stack(inputs, initial_state=state_inputs)
+    flat = [s for layer in state_inputs for s in layer]
+    model = keras.Model(
+        [inputs, *flat], [output, *[s for layer in states for s in layer]]
+    )
+    x = rng.standard_normal((2, 4, 3)).astype("float32")
+    zeros = [np.zeros((2, 6), "float32")] * 4
+    got = model.predict_on_batch([x, *zeros])
+    assert len(got) == 5 and got[0].shape == (2, 4, 6)
+    np.testing.assert_allclose(got[0], stack(x)[0], atol=1e-6)
+
+
+def test_reset_states_is_reset_state(rng):
+    x = rng.standard_normal((2, 4, 3)).astype("float32")
+    stack = toolkit.DeepRNN.from_spec(4, stateful=True, return_sequences=True)
+    first = np.asarray(stack(x))
+    assert not np.allclose(stack(x), first)
+    stack.reset_states()
+    np.testing.assert_allclose(stack(x), first, atol=1e-6)
+
+
+def test_summary_shows_the_inner_layers():
+    inputs = keras.Input((None, 3))
+    stack = toolkit.DeepRNN(two_lstms(), dropout=0.1, name="deep_rnn")
+    model = keras.Model(inputs, stack(inputs))
+    lines = []
+    model.summary(expand_nested=True, print_fn=lines.append)
+    text = "\n".join(lines)
+    for name in ("deep_rnn", "low", "dropout_0", "high"):
+        assert name in text
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "low" not in "\n".join(lines)
+
+
+def test_residual_plan_is_public_read_only_and_decided_at_init():
+    stack = toolkit.DeepRNN(
+        [
+            toolkit.VanillaRNN(4, return_sequences=True),
+            toolkit.VanillaRNN(4, return_sequences=True),
+            toolkit.VanillaRNN(4),
+        ],
+        residual=True,
+    )
+    assert not stack.built
+    assert stack.residual_connections == (False, True, False)
+    with pytest.raises(AttributeError):
+        stack.residual_connections = (True, True, True)
+
+
+@pytest.mark.parametrize(
+    ("layers", "error", "message"),
+    [
+        ([8, 8], TypeError, "from_spec"),
+        ([keras.layers.Dense(3)], TypeError, "keras.layers.RNN"),
+        ([], ValueError, "at least one layer"),
+        (
+            lambda: [toolkit.LSTM(3), toolkit.LSTM(3)],
+            ValueError,
+            "layer 0.*return_sequences=True",
+        ),
+        (
+            lambda: [
+                keras.layers.Bidirectional(
+                    toolkit.LSTM(3, return_sequences=True), merge_mode=None
+                )
+            ],
+            ValueError,
+            "merge_mode=None",
+        ),
+        (
+            lambda: [
+                toolkit.LSTM(3, return_sequences=True, stateful=True),
+                toolkit.LSTM(3),
+            ],
+            ValueError,
+            "all be stateful",
+        ),
+    ],
+)
+def test_bad_layer_lists(layers, error, message):
+    layers = layers() if callable(layers) else layers
+    with pytest.raises(error, match=message):
+        toolkit.DeepRNN(layers)
+
+
+def test_composed_stack_round_trips_through_a_saved_model(tmp_path, rng):
+    inputs = keras.Input((None, 3))
+    stack = toolkit.DeepRNN(
+        [
+            toolkit.LSTM(4, return_sequences=True, recurrent_dropout=0.1),
+            keras.layers.GRU(4, return_sequences=True),
+        ],
+        dropout=0.2,
+        residual=True,
+        seed=3,
+        name="deep_rnn",
+    )
+    model = keras.Model(inputs, stack(inputs))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = rng.standard_normal((2, 5, 3)).astype("float32")
+    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
+    restored = loaded.get_layer("deep_rnn")
+    assert restored.residual_connections == (False, True)
+    assert isinstance(restored.rnn_layers[1], keras.layers.GRU)
+    assert restored.dropout == 0.2 and restored.seed == 3
+
+
+def test_spec_config_of_earlier_versions_still_loads():
+    old = {
+        "name": "deep_rnn",
+        "units": [4, 4],
+        "cell": "vanilla",
+        "dropout": 0.0,
+        "residual": True,
+        "bidirectional": False,
+        "merge_mode": "concat",
+        "return_sequences": True,
+        "stateful": False,
+        "seed": None,
+        "layer_kwargs": {},
+    }
+    stack = toolkit.DeepRNN.from_config(old)
+    assert stack.units == [4, 4] and stack.residual_connections == (
+        False,
+        True,
+    )
+    assert isinstance(stack.rnn_layers[0], toolkit.VanillaRNN)
