@@ -10,7 +10,12 @@ shrinks, and `scale_recurrent_kernel` sets it for controlled experiments.
 
 These tools run the recurrence step by step with TensorFlow's
 `GradientTape` (TensorFlow backend), so they are for analysis, not training
-speed.
+speed. They are the one place that steps the cells themselves rather than
+carrying states through `DeepRNN(initial_state=..., return_state=True)`
+(`toolkit.stepping`): the total gradient dL/dc_t is measured by a probe
+added to c_t before the cell turns it into h_t = o_t * tanh(c_t), a point
+inside the step that no layer-level state exposes. The stack's layers,
+residual plan and zero states are read from its public API.
 """
 
 from __future__ import annotations
