@@ -30,6 +30,8 @@ import os
 
 import tensorflow as tf
 
+from toolkit import _keras_private
+
 STRATEGIES = ("none", "mirrored", "multiworker")
 
 
@@ -151,26 +153,13 @@ def make_strategy(
 class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     """`MultiWorkerMirroredStrategy` whose `reduce` accepts what Keras 3's
     `fit` passes it (keras-team/keras#20585; without this, `fit` fails
-    under the stock class as soon as there are two workers):
-
-    * a nest of per-replica values (the first `(x, y)` batch, reduced to
-      build the model), as `MirroredStrategy.reduce` does, where the stock
-      class fails with "Attempt to convert a value (PerReplica...)";
-    * `axis=0` for per-replica scalars (each step's logged metrics), where
-      the stock class fails with "Invalid reduction dimension 0 for input
-      with 0 dimensions"; a scalar is reduced across replicas only.
+    under the stock class as soon as there are two workers): a nest of
+    per-replica values, and `axis=0` for per-replica scalars. The
+    workaround and its reasons are `_keras_private.multi_worker_reduce`.
     """
 
     def reduce(self, reduce_op, value, axis):
-        def reduce_one(item):
-            local = self.experimental_local_results(item)[0]
-            shape = getattr(local, "shape", None)
-            scalar = shape is not None and len(shape) == 0
-            return tf.distribute.MultiWorkerMirroredStrategy.reduce(
-                self, reduce_op, item, None if scalar else axis
-            )
-
-        return tf.nest.map_structure(reduce_one, value)
+        return _keras_private.multi_worker_reduce(self, reduce_op, value, axis)
 
 
 def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:

@@ -28,6 +28,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from toolkit import _keras_private
+from toolkit._keras_private import seed_generator_states
+
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
     "adamw": keras.optimizers.AdamW,
@@ -144,6 +147,10 @@ class ClipAfterAllReduceMixin:
     clipped step differs from the same step on one device. This mixin
     all-reduces first and clips the sum, which is what one device computes
     for the same global batch. With one replica it changes nothing.
+
+    It overrides two private Keras methods, listed with their reasons in
+    `toolkit._keras_private.OPTIMIZER_HOOKS` and checked when this module
+    is imported (`check_optimizer_hooks`).
     """
 
     _gradients_reduced = False
@@ -182,6 +189,9 @@ class GradientStatsMixin:
     Keras's `clipnorm` clips each variable's gradient to that norm
     separately, so clipping fires when any one gradient is longer than
     `clipnorm` (`global_clipnorm` compares the global norm instead).
+
+    It overrides the private `_clip_gradients` (see
+    `toolkit._keras_private.OPTIMIZER_HOOKS`).
     """
 
     def build(self, variables):
@@ -210,6 +220,16 @@ class GradientStatsMixin:
         self.clip_fired.assign(fired)
         self.clipped_steps.assign_add(fired)
         return super()._clip_gradients(grads)
+
+
+# The mixins above override private Keras methods; an override of a method
+# that Keras renamed or reshaped would silently never run, so a Keras
+# upgrade that changes one fails here, at import.
+for _base in OPTIMIZERS.values():
+    _keras_private.check_optimizer_hooks(
+        _base, mixins=(ClipAfterAllReduceMixin, GradientStatsMixin)
+    )
+del _base
 
 
 def make_optimizer(
@@ -392,25 +412,17 @@ def _save_weights_atomically(model, path: pathlib.Path) -> None:
     os.replace(temporary, path)
 
 
-def _seed_states(model) -> list:
-    # Keras weights files leave out the dropout seed generators' states;
-    # a resumed run needs them to draw the masks an uninterrupted run would.
-    return [
-        v
-        for v in model.non_trainable_variables
-        if "seed_generator_state" in v.path
-    ]
-
-
 def _save_seed_states(model, path: pathlib.Path) -> None:
     temporary = path.with_name(f".{path.name}.tmp.npy")
-    states = [v.numpy().ravel() for v in _seed_states(model)]
+    # Keras weights files leave out the dropout seed generators' states;
+    # a resumed run needs them to draw the masks an uninterrupted run would.
+    states = [v.numpy().ravel() for v in seed_generator_states(model)]
     np.save(temporary, np.stack(states) if states else np.zeros((0, 2)))
     os.replace(temporary, path)
 
 
 def _restore_seed_states(model, path: pathlib.Path) -> None:
-    states = _seed_states(model)
+    states = seed_generator_states(model)
     saved = np.load(path)
     if len(saved) != len(states):
         raise ValueError(
