@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from data_fixtures import write_imdb_archive
-from helpers import run_python
 from recipes import char_lm, sample
 from recipes.configs.char_lm import CharLmConfig
 from toolkit import config as config_lib
@@ -126,8 +125,13 @@ def test_other_settings_in_the_same_run_folder_are_refused(
 
 
 def test_shakespeare_format_with_windows_and_a_text_file(corpora, tmp_path):
+    # What is checked is the corpus and the metrics: one epoch and no
+    # export (text8_run covers both) for each run.
+    quick = ["--epochs=1", "--export=false"]
     run_dir = tmp_path / "shakespeare"
-    args = smoke_args(run_dir, f"--data-dir={corpora}", "--batching=windows")
+    args = smoke_args(
+        run_dir, f"--data-dir={corpora}", "--batching=windows", *quick
+    )
     assert char_lm.main(args) == 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert "test" not in metrics  # Tiny Shakespeare has train/validation
@@ -137,29 +141,47 @@ def test_shakespeare_format_with_windows_and_a_text_file(corpora, tmp_path):
     )
     book = tmp_path / "book"
     args = smoke_args(
-        book, f"--corpus={corpora / 'book.txt'}", "--text8-format", "--epochs=1"
+        book, f"--corpus={corpora / 'book.txt'}", "--text8-format", *quick
     )
     assert char_lm.main(args) == 0
     vocabulary = json.loads((book / "vocabulary.json").read_text())
     assert "".join(vocabulary["chars"]) == " abcdefghijklmnopqrstuvwxyz"
 
 
-def test_sample_cli_from_the_run_folder_and_from_the_export(text8_run):
+def test_sample_cli_from_the_run_folder_and_from_the_export(
+    text8_run, run_side_by_side
+):
     script = str(ROOT / "recipes" / "sample.py")
-    for source in (
+    sources = (
         f"--run-dir={text8_run}",
         f"--saved-model={text8_run / 'saved_model'}",
-    ):
-        result = run_python(
-            script, source, "--prime=the king", "--length=50", "--seed=3"
-        )
+    )
+    results = run_side_by_side(
+        {
+            **{
+                source: [
+                    script,
+                    source,
+                    "--prime=the king",
+                    "--length=50",
+                    "--seed=3",
+                ]
+                for source in sources
+            },
+            "bad": [
+                script,
+                f"--saved-model={text8_run / 'saved_model'}",
+                "--prime=Kings!",
+            ],
+        }
+    )
+    for source in sources:
+        result = results[source]
         assert result.returncode == 0, result.stderr[-2000:]
         text = result.stdout.rstrip("\n")
         assert text.startswith("the king") and len(text) == 58
         assert set(text) <= set(TEXT8_VOCABULARY.chars)
-    bad = run_python(
-        script, f"--saved-model={text8_run / 'saved_model'}", "--prime=Kings!"
-    )
+    bad = results["bad"]
     assert bad.returncode == 1
     assert "outside the model's vocabulary" in bad.stderr
     assert "K" in bad.stderr and "!" in bad.stderr
@@ -194,20 +216,29 @@ def test_sample_in_process_matches_the_library(text8_run, capsys):
     )
 
 
-def test_command_line_help_errors_and_a_missing_corpus(tmp_path):
+def test_command_line_help_errors_and_a_missing_corpus(
+    tmp_path, run_side_by_side
+):
     script = str(ROOT / "recipes" / "char_lm.py")
-    result = run_python(script, "--help")
+    results = run_side_by_side(
+        {
+            "help": [script, "--help"],
+            "typo": [script, "--preset=smoke", "--lerning-rate=1"],
+            "missing": [
+                script,
+                "--preset=smoke",
+                f"--corpus={tmp_path / 'nothing.txt'}",
+                f"--run-dir={tmp_path / 'run'}",
+            ],
+        }
+    )
+    result = results["help"]
     assert result.returncode == 0
     assert "text8-cpu" in result.stdout and "--sequence-length" in result.stdout
-    result = run_python(script, "--preset=smoke", "--lerning-rate=1")
+    result = results["typo"]
     assert result.returncode == 2
     assert "--learning-rate" in result.stderr
-    result = run_python(
-        script,
-        "--preset=smoke",
-        f"--corpus={tmp_path / 'nothing.txt'}",
-        f"--run-dir={tmp_path / 'run'}",
-    )
+    result = results["missing"]
     assert result.returncode == 1
     assert "No text file at" in result.stderr
 

@@ -4,7 +4,6 @@ import json
 import math
 import pathlib
 
-from helpers import run_python
 from recipes import gradient_flow
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -66,9 +65,12 @@ def test_tiny_lab_writes_its_report(tmp_path):
     assert "| 3 | LSTM, forget bias 0 (4 units), clipnorm 1 |" in report
 
 
-def test_help_and_bad_options():
+def test_help_and_bad_options(run_side_by_side):
     script = str(ROOT / "recipes" / "gradient_flow.py")
-    result = run_python(script, "--help")
+    results = run_side_by_side(
+        {"help": [script, "--help"], "bad": [script, "--clipnorm=0"]}
+    )
+    result = results["help"]
     assert result.returncode == 0 and "--adding-timesteps" in result.stdout
-    result = run_python(script, "--clipnorm=0")
+    result = results["bad"]
     assert result.returncode == 2 and "clipnorm" in result.stderr

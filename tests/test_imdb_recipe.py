@@ -4,14 +4,12 @@ serving without toolkit, prediction CLI, resume, and config errors."""
 import functools
 import json
 import pathlib
-import textwrap
 
 import keras
 import numpy as np
 import pytest
 
 from data_fixtures import synthetic_imdb, write_imdb_archive
-from helpers import run_python, run_script
 from recipes import imdb_sentiment
 from toolkit import training
 
@@ -24,14 +22,14 @@ def archive(tmp_path_factory):
     return write_imdb_archive(folder / "aclImdb_v1.tar.gz", synthetic_imdb())
 
 
-def smoke_args(archive, run_dir, *extra):
+def smoke_args(archive, run_dir, *extra, encoders=None):
     return [
         "--preset=smoke",
         f"--dataset={archive}",
         "--strict-data=false",
         "--validation-split=0.25",
         "--lm-heldout-reviews=2",  # the fixture has 6 unlabelled reviews
-        f"--encoder-cache={run_dir.parent / 'encoders'}",
+        f"--encoder-cache={encoders or run_dir.parent / 'encoders'}",
         f"--run-dir={run_dir}",
         "--verbose=0",
         *extra,
@@ -45,7 +43,67 @@ def smoke_run(archive, tmp_path_factory):
     return run_dir
 
 
-def test_smoke_run_writes_the_whole_run_folder(smoke_run):
+SERVE_WITHOUT_TOOLKIT = """
+import sys
+import numpy as np, tensorflow as tf
+served = tf.saved_model.load(sys.argv[1])
+texts = ["", "Great film! 😀🎬", "x" * 50_000, "awful dull waste",
+         "Ünïcödé ½ 中文"]
+scores = served.serve(tf.constant(texts)).numpy()
+assert scores.shape == (5,), scores.shape
+batch = served.serve(tf.constant(["a great film"] * 1000)).numpy()
+assert batch.shape == (1000,)
+for values in (scores, batch):
+    assert np.all(np.isfinite(values))
+    assert np.all((values >= 0) & (values <= 1))
+assert "toolkit" not in sys.modules
+print("ok", scores.tolist())
+"""
+
+
+@pytest.fixture(scope="module")
+def processes(smoke_run, tmp_path_factory, run_side_by_side):
+    """The fresh processes that use the smoke run's outputs (a user loading
+    the .keras file, a server, saved_model_cli, the prediction CLI), run
+    side by side once; each test below checks its own."""
+    folder = tmp_path_factory.mktemp("predict")
+    reviews = folder / "reviews.txt"
+    reviews.write_text("a great superb film\nawful boring waste\n")
+    predict = str(ROOT / "recipes" / "predict.py")
+    saved_model = str(smoke_run / "saved_model")
+    return run_side_by_side(
+        {
+            "load": [
+                "-c",
+                "import keras, toolkit\n"
+                f"model = keras.saving.load_model("
+                f"{str(smoke_run / 'model.keras')!r})"
+                "\nprint(model.output_shape)",
+            ],
+            "serve": ["-c", SERVE_WITHOUT_TOOLKIT, saved_model],
+            "cli": [
+                "-m",
+                "tensorflow.python.tools.saved_model_cli",
+                "show",
+                "--dir",
+                saved_model,
+                "--all",
+            ],
+            "predict": [
+                predict,
+                saved_model,
+                "loved it",
+                "--file",
+                str(reviews),
+                "--json",
+            ],
+            # A folder that is not a SavedModel (it holds reviews.txt).
+            "missing": [predict, str(folder), "text"],
+        }
+    )
+
+
+def test_smoke_run_writes_the_whole_run_folder(smoke_run, processes):
     for name in (
         "config.json",
         "vocabulary.txt",
@@ -82,62 +140,26 @@ def test_smoke_run_writes_the_whole_run_folder(smoke_run):
     assert config["units"] == 16 and config["cell"] == "lstm"
     assert config["pretrain"] is True
     # `import toolkit` alone is enough to load the .keras file.
-    stdout = run_script(
-        "import keras, toolkit\n"
-        f"model = keras.saving.load_model({str(smoke_run / 'model.keras')!r})"
-        "\nprint(model.output_shape)"
-    )
-    assert stdout.strip() == "(None, 1)"
+    result = processes["load"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "(None, 1)"
 
 
-def test_saved_model_serves_raw_text_without_toolkit(smoke_run):
-    script = textwrap.dedent(
-        f"""
-        import sys
-        import numpy as np, tensorflow as tf
-        served = tf.saved_model.load({str(smoke_run / "saved_model")!r})
-        texts = ["", "Great film! 😀🎬", "x" * 50_000, "awful dull waste",
-                 "Ünïcödé ½ 中文"]
-        scores = served.serve(tf.constant(texts)).numpy()
-        assert scores.shape == (5,), scores.shape
-        batch = served.serve(tf.constant(["a great film"] * 1000)).numpy()
-        assert batch.shape == (1000,)
-        for values in (scores, batch):
-            assert np.all(np.isfinite(values))
-            assert np.all((values >= 0) & (values <= 1))
-        assert "toolkit" not in sys.modules
-        print("ok", scores.tolist())
-        """
-    )
-    stdout = run_script(script)
-    assert stdout.startswith("ok")
+def test_saved_model_serves_raw_text_without_toolkit(processes):
+    result = processes["serve"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("ok")
 
 
-def test_saved_model_cli_lists_the_serving_signature(smoke_run):
-    result = run_python(
-        "-m",
-        "tensorflow.python.tools.saved_model_cli",
-        "show",
-        "--dir",
-        str(smoke_run / "saved_model"),
-        "--all",
-    )
+def test_saved_model_cli_lists_the_serving_signature(processes):
+    result = processes["cli"]
     assert result.returncode == 0, result.stderr[-2000:]
     assert "signature_def['serve']" in result.stdout
     assert "DT_STRING" in result.stdout and "DT_FLOAT" in result.stdout
 
 
-def test_predict_cli_scores_texts_and_files(smoke_run, tmp_path):
-    reviews = tmp_path / "reviews.txt"
-    reviews.write_text("a great superb film\nawful boring waste\n")
-    result = run_python(
-        str(ROOT / "recipes" / "predict.py"),
-        str(smoke_run / "saved_model"),
-        "loved it",
-        "--file",
-        str(reviews),
-        "--json",
-    )
+def test_predict_cli_scores_texts_and_files(processes):
+    result = processes["predict"]
     assert result.returncode == 0, result.stderr[-2000:]
     scored = json.loads(result.stdout)
     assert [s["text"] for s in scored] == [
@@ -146,11 +168,7 @@ def test_predict_cli_scores_texts_and_files(smoke_run, tmp_path):
         "awful boring waste",
     ]
     assert all(0.0 <= s["probability"] <= 1.0 for s in scored)
-    missing = run_python(
-        str(ROOT / "recipes" / "predict.py"),
-        str(tmp_path),
-        "text",
-    )
+    missing = processes["missing"]
     assert missing.returncode != 0
     assert "not a SavedModel folder" in missing.stderr
 
@@ -171,11 +189,20 @@ class Interrupt(keras.callbacks.Callback):
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(
-    archive, tmp_path, monkeypatch
+    archive, smoke_run, tmp_path, monkeypatch
 ):
     extra = ["--epochs=3", "--baseline=false", "--export=false", "--patience=5"]
+    # The classifier's training is what is interrupted; all three runs
+    # start from the encoder that the smoke run pretrained (same LM
+    # settings, so the same cached encoder) instead of pretraining it again.
+    encoders = smoke_run.parent / "encoders"
     straight = tmp_path / "straight"
-    assert imdb_sentiment.main(smoke_args(archive, straight, *extra)) == 0
+    assert (
+        imdb_sentiment.main(
+            smoke_args(archive, straight, *extra, encoders=encoders)
+        )
+        == 0
+    )
 
     resumed = tmp_path / "resumed"
     original = training.train_with_resume
@@ -185,11 +212,18 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
         functools.partial(original, callbacks=[Interrupt(epoch=1, batch=1)]),
     )
     with pytest.raises(KeyboardInterrupt):
-        imdb_sentiment.main(smoke_args(archive, resumed, *extra))
+        imdb_sentiment.main(
+            smoke_args(archive, resumed, *extra, encoders=encoders)
+        )
     state = json.loads((resumed / "train_state.json").read_text())
     assert state["epochs_done"] == 1
     monkeypatch.setattr(training, "train_with_resume", original)
-    assert imdb_sentiment.main(smoke_args(archive, resumed, *extra)) == 0
+    assert (
+        imdb_sentiment.main(
+            smoke_args(archive, resumed, *extra, encoders=encoders)
+        )
+        == 0
+    )
 
     first = json.loads((straight / "metrics.json").read_text())
     second = json.loads((resumed / "metrics.json").read_text())
