@@ -13,6 +13,8 @@ from sklearn import metrics
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from toolkit.stepping import StateRunner
+
 
 def binary_report(labels, probabilities, threshold: float = 0.5) -> dict:
     """Accuracy, ROC AUC, precision, recall, F1 and the confusion matrix
@@ -73,8 +75,6 @@ def char_lm_cross_entropy(
     Returns:
         `{"nats": float, "bits": float, "characters": int}`.
     """
-    from toolkit.stepping import StateRunner
-
     return _char_result(
         streamed_cross_entropy(
             StateRunner.for_model(model), ids, batch_size, sequence_length
@@ -182,8 +182,6 @@ class StreamedValidation(keras.callbacks.Callback):
         raise NotImplementedError
 
     def on_epoch_end(self, epoch, logs=None):
-        from toolkit.stepping import StateRunner
-
         if self._runner is None:
             self._runner = StateRunner.for_model(self.model)
         result = self.score(self._runner)

@@ -118,9 +118,7 @@ class _ProjectedRNN(keras.layers.RNN):
         super().build(sequences_shape, initial_state_shape)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        _checks.check_sequence_shape(
-            self.name, sequences.shape, getattr(sequences, "dtype", None)
-        )
+        # The rank was checked in `__call__`.
         if initial_state is not None:
             _checks.check_initial_state(
                 self.name, initial_state, self.cell.state_size, sequences.shape
