@@ -258,8 +258,20 @@ __all__ = [
     "TESTED_KERAS_VERSION",
     "DropoutRNNCell",
     "OptimizerHook",
+    "backend_lstm",
     "backend_rnn",
     "check_optimizer_hooks",
     "multi_worker_reduce",
     "seed_generator_states",
 ]
+
+
+# --- The backend's cuDNN LSTM kernel ----------------------------------------
+
+# `keras.layers.LSTM` runs on the backend's fused cuDNN kernel when the
+# configuration allows it; the backend raises NotImplementedError when it
+# cannot (no GPU, an unsupported mask). `toolkit.LSTM` has the same weight
+# layout and calls the same function, so on a GPU it is never behind the
+# built-in. Keras exports no public name for it.
+# Upstream: no upstream issue found (searched 2026-11-28).
+from keras.src.backend import lstm as backend_lstm  # noqa: E402

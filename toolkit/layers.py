@@ -17,7 +17,7 @@ import keras
 from keras import ops
 
 from toolkit import _checks
-from toolkit._keras_private import backend_rnn
+from toolkit._keras_private import backend_lstm, backend_rnn
 from toolkit.cells import LSTMCell, VanillaRNNCell
 from toolkit.recurrence import fused_recurrence, fused_recurrence_supported
 
@@ -33,11 +33,10 @@ class _ProjectedRNN(keras.layers.RNN):
     _cell_config_keys: tuple[str, ...] = ()
 
     def __init__(self, cell, use_cudnn="auto", **kwargs):
-        if use_cudnn not in ("auto", False):
+        if use_cudnn not in ("auto", True, False):
             raise ValueError(
                 "Received an invalid value for argument `use_cudnn`, expected "
-                f"'auto' or False, got {use_cudnn!r}. Toolkit layers always "
-                "run their own loop; use keras.layers.LSTM for cuDNN."
+                f"'auto', True or False, got {use_cudnn!r}."
             )
         super().__init__(cell, **kwargs)
         self.use_cudnn = use_cudnn
@@ -379,8 +378,10 @@ class LSTM(_ProjectedRNN):
             fixed batch size). Default `False`.
         unroll: unroll the loop (needs a known number of timesteps). Default
             `False`.
-        use_cudnn: accepted for compatibility with `keras.layers.LSTM`;
-            `"auto"` (default) or `False`. The toolkit loop never uses cuDNN.
+        use_cudnn: `"auto"` (default): run on the backend's cuDNN kernel when
+            a GPU and the configuration allow it (`cudnn_allowed`), as
+            `keras.layers.LSTM` does, else the fused loop; `True`: require
+            cuDNN (a `ValueError` when it cannot run); `False`: never.
         **kwargs: `keras.layers.RNN` arguments (`zero_output_for_mask`),
             `implementation` (1 or 2, accepted as `keras.layers.LSTM` does;
             the toolkit always fuses the four gates into one matmul), and
@@ -471,6 +472,70 @@ class LSTM(_ProjectedRNN):
             activity_regularizer=activity_regularizer,
             **kwargs,
         )
+
+    def cudnn_allowed(self, training=False) -> bool:
+        """Whether this configuration may run on the backend's cuDNN kernel.
+
+        The conditions `keras.layers.LSTM` checks: `use_cudnn` is not
+        `False`, tanh and sigmoid activations, a bias, no `unroll`, and no
+        recurrent dropout (which only matters in training: at inference
+        there is no mask). Whether a GPU is there is the backend's call; on
+        a CPU it declines and the fused loop runs.
+        """
+        cell = self.cell
+        return (
+            self.use_cudnn in ("auto", True)
+            and cell.activation is keras.activations.tanh
+            and cell.recurrent_activation is keras.activations.sigmoid
+            and cell.use_bias
+            and not self.unroll
+            and not (training and cell.recurrent_dropout > 0)
+        )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if self.cudnn_allowed(training):
+            try:
+                return self._cudnn_loop(
+                    sequences, initial_state, mask, training
+                )
+            except NotImplementedError:
+                pass  # no GPU, or a mask the kernel cannot take
+        if self.use_cudnn is True:
+            raise ValueError(
+                "use_cudnn=True was specified, but cuDNN is not available for "
+                "this layer configuration with this backend (it needs a GPU, "
+                "tanh/sigmoid activations, use_bias=True, unroll=False and, "
+                "in training, recurrent_dropout=0). Pass use_cudnn='auto' to "
+                "fall back to the fused loop."
+            )
+        return super().inner_loop(
+            sequences, initial_state, mask, training=training
+        )
+
+    def _cudnn_loop(self, sequences, initial_state, mask, training):
+        cell = self.cell
+        if training and cell.dropout > 0:
+            dp_mask = cell.get_dropout_mask(sequences[:, 0, :])
+            sequences = sequences * ops.expand_dims(dp_mask, 1)
+        result = backend_lstm(
+            sequences,
+            initial_state[0],
+            initial_state[1],
+            mask,
+            kernel=cell.kernel,
+            recurrent_kernel=cell.recurrent_kernel,
+            bias=cell.bias,
+            activation=cell.activation,
+            recurrent_activation=cell.recurrent_activation,
+            return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards,
+            unroll=self.unroll,
+        )
+        if keras.backend.backend() == "tensorflow":
+            self.supports_jit = False  # cuDNN ops do not compile under XLA
+        return result
 
     @property
     def recurrent_activation(self):
