@@ -1,17 +1,21 @@
-"""Training throughput of toolkit layers against the Keras built-ins.
+"""Training and inference throughput of toolkit layers against the Keras
+built-ins.
 
 Each configuration builds two identical models, `Input -> recurrent layer ->
 MSE loss`, one with the built-in layer (`keras.layers.LSTM` /
 `keras.layers.SimpleRNN`) and one with the toolkit layer, in the same
-process. It times `train_on_batch` (forward, backward, Adam update) in
-alternating rounds, so both see the same machine load, and reports the
-median throughput in timesteps x samples per second and the ratio
-toolkit / built-in.
+process. It times `train_on_batch` (forward, backward, Adam update with
+`clipnorm`) or `predict_on_batch` (forward only) in alternating rounds, so
+both see the same machine load, and reports the median throughput in
+timesteps x samples per second and the ratio toolkit / built-in. The header
+names the CPU model and the vector / matrix instruction sets it has.
 
     python benchmarks/rnn_throughput.py                 # the README table
     python benchmarks/rnn_throughput.py --units 64 --rounds 3   # quick look
-    python benchmarks/rnn_throughput.py --jit-compile false true  # and XLA
+    python benchmarks/rnn_throughput.py --jit-compile auto true \\
+        --mode train infer --recurrent-dropout 0 0.2
 
+`--jit-compile auto` is `model.compile`'s default, what a plain user gets.
 This is a benchmark, not a test: numbers depend on the machine and its load.
 """
 
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -29,16 +32,47 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import toolkit  # noqa: E402
+from toolkit.training import cpu_model  # noqa: E402
 
 LAYERS = {
     "lstm": (keras.layers.LSTM, toolkit.LSTM),
     "vanilla": (keras.layers.SimpleRNN, toolkit.VanillaRNN),
 }
+# Instruction-set flags that decide how fast the matmuls run.
+ISA_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx512_vnni",
+    "amx_tile",
+    "amx_bf16",
+)
 
 
-def build_model(layer_class, units, batch, timesteps, features, jit_compile):
-    inputs = keras.Input(batch_shape=(batch, timesteps, features))
-    outputs = layer_class(units)(inputs)
+def instruction_sets() -> list[str]:
+    """The `ISA_FLAGS` this CPU reports in /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return [flag for flag in ISA_FLAGS if flag in flags]
+    except OSError:
+        pass
+    return []
+
+
+def parse_jit(value: str):
+    return {"auto": "auto", "true": True, "false": False}[value]
+
+
+def build_model(layer_class, units, args, jit_compile, recurrent_dropout):
+    inputs = keras.Input(
+        batch_shape=(args.batch, args.timesteps, args.features)
+    )
+    outputs = layer_class(units, recurrent_dropout=recurrent_dropout)(inputs)
     model = keras.Model(inputs, outputs)
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0),
@@ -48,20 +82,22 @@ def build_model(layer_class, units, batch, timesteps, features, jit_compile):
     return model
 
 
-def time_steps(model, x, y, steps):
+def time_steps(model, x, y, steps, mode):
     start = time.perf_counter()
     for _ in range(steps):
-        model.train_on_batch(x, y)
+        if mode == "train":
+            model.train_on_batch(x, y)
+        else:
+            model.predict_on_batch(x)
     return (time.perf_counter() - start) / steps
 
 
-def measure(cell, units, args):
+def measure(cell, units, mode, recurrent_dropout, args):
     """Median throughput of every (layer, jit_compile) variant, measured in
     interleaved rounds in this process."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((args.batch, args.timesteps, args.features)).astype(
-        "float32"
-    )
+    x = rng.standard_normal((args.batch, args.timesteps, args.features))
+    x = x.astype("float32")
     y = rng.standard_normal((args.batch, units)).astype("float32")
     builtin_class, toolkit_class = LAYERS[cell]
     models = {}
@@ -71,19 +107,14 @@ def measure(cell, units, args):
             ("toolkit", toolkit_class),
         ):
             models[(name, jit_compile)] = build_model(
-                layer_class,
-                units,
-                args.batch,
-                args.timesteps,
-                args.features,
-                jit_compile,
+                layer_class, units, args, jit_compile, recurrent_dropout
             )
     for model in models.values():
-        time_steps(model, x, y, args.warmup)
+        time_steps(model, x, y, args.warmup, mode)
     seconds = {key: [] for key in models}
     for _ in range(args.rounds):
         for key, model in models.items():
-            seconds[key].append(time_steps(model, x, y, args.steps))
+            seconds[key].append(time_steps(model, x, y, args.steps, mode))
     samples = args.batch * args.timesteps
     return {
         key: samples / statistics.median(values)
@@ -104,46 +135,64 @@ def main(argv=None):
     parser.add_argument("--timesteps", type=int, default=128)
     parser.add_argument("--features", type=int, default=128)
     parser.add_argument(
-        "--steps", type=int, default=5, help="train steps per timed round"
+        "--steps", type=int, default=5, help="steps per timed round"
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument(
+        "--mode",
+        nargs="+",
+        default=["train"],
+        choices=["train", "infer"],
+        help="train: train_on_batch; infer: predict_on_batch",
+    )
+    parser.add_argument(
+        "--recurrent-dropout",
+        nargs="+",
+        type=float,
+        default=[0.0],
+        help="recurrent dropout rates to measure (both layers)",
+    )
+    parser.add_argument(
         "--jit-compile",
         nargs="+",
         default=["false"],
-        choices=["false", "true"],
-        help="XLA settings to measure (each for both layers)",
+        choices=["auto", "false", "true"],
+        help="XLA settings to measure (each for both layers); auto is "
+        "model.compile's default",
     )
     args = parser.parse_args(argv)
-    args.jit_compile = [value == "true" for value in args.jit_compile]
+    args.jit_compile = [parse_jit(value) for value in args.jit_compile]
 
     print(
-        f"keras {keras.__version__}, backend {keras.backend.backend()}, "
-        f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs"
+        f"{cpu_model()} ({', '.join(instruction_sets()) or 'no AVX2'}), "
+        f"{os.cpu_count()} CPUs; keras {keras.__version__}, backend "
+        f"{keras.backend.backend()}"
     )
     print(
         f"batch {args.batch}, timesteps {args.timesteps}, features "
         f"{args.features}; median of {args.rounds} rounds x {args.steps} "
-        "train steps"
+        "steps"
     )
     print(
-        "| cell | units | jit_compile | built-in (steps x samples/s) | "
-        "toolkit | ratio |"
+        "| cell | units | mode | recurrent dropout | jit_compile | "
+        "built-in (steps x samples/s) | toolkit | ratio |"
     )
-    print("|---|---:|---|---:|---:|---:|")
+    print("|---|---:|---|---:|---|---:|---:|---:|")
     for cell in args.cells:
         for units in args.units:
-            result = measure(cell, units, args)
-            for jit_compile in args.jit_compile:
-                builtin = result[("builtin", jit_compile)]
-                ours = result[("toolkit", jit_compile)]
-                print(
-                    f"| {cell} | {units} | {jit_compile} | {builtin:,.0f} | "
-                    f"{ours:,.0f} | {ours / builtin:.2f}x |",
-                    flush=True,
-                )
+            for mode in args.mode:
+                for rate in args.recurrent_dropout:
+                    result = measure(cell, units, mode, rate, args)
+                    for jit_compile in args.jit_compile:
+                        builtin = result[("builtin", jit_compile)]
+                        ours = result[("toolkit", jit_compile)]
+                        print(
+                            f"| {cell} | {units} | {mode} | {rate:g} | "
+                            f"{jit_compile} | {builtin:,.0f} | {ours:,.0f} | "
+                            f"{ours / builtin:.2f}x |",
+                            flush=True,
+                        )
 
 
 if __name__ == "__main__":
