@@ -82,10 +82,11 @@ class StateRunner:
         self.stack = stack
         self.state_sizes = stack.state_sizes
         # A second view over the same recurrent layers that returns their
-        # states; it shares every weight with `stack`.
+        # states; it shares every weight with `stack`. No dropout between
+        # layers: a runner is for inference.
         with_state = DeepRNN(
             stack.rnn_layers,
-            dropout=stack.dropout,
+            dropout=0.0,
             residual=stack.residual,
             return_state=True,
             seed=stack.seed,
