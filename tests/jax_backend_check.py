@@ -89,6 +89,29 @@ def main():
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
     print(f"jax backend: {checked} configurations match; fit ok")
+    check_cell_dropout_in_keras_rnn()
+
+
+def check_cell_dropout_in_keras_rnn():
+    """A toolkit cell inside `keras.layers.RNN` draws new dropout masks on
+    every call and every `fit` step, as `keras.layers.LSTMCell` does."""
+    x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype("float32")
+    y = np.zeros((4, 1), "float32")
+    for cls in (toolkit.LSTMCell, toolkit.VanillaRNNCell):
+        cell = cls(8, dropout=0.5, recurrent_dropout=0.5, seed=2)
+        rnn = keras.layers.RNN(cell)
+        outputs = [np.asarray(rnn(x, training=True)) for _ in range(3)]
+        assert not np.allclose(outputs[0], outputs[1]), cls.__name__
+        assert not np.allclose(outputs[1], outputs[2]), cls.__name__
+        np.testing.assert_array_equal(rnn(x), rnn(x))
+        model = keras.Sequential(
+            [keras.Input((6, 3)), rnn, keras.layers.Dense(1)]
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+        history = model.fit(x, y, batch_size=4, epochs=3, verbose=0)
+        losses = history.history["loss"]
+        assert len(set(np.round(losses, 7))) == 3, (cls.__name__, losses)
+    print("fresh masks under jax: ok")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ import pytest
     importlib.util.find_spec("jax") is None, reason="jax is not installed"
 )
 def test_layers_match_builtins_under_jax():
+    """Outputs, gradients and `fit` against the built-ins, and a toolkit
+    cell in `keras.layers.RNN` drawing new dropout masks on every call and
+    `fit` step (one JAX process for both: its start-up is most of the
+    time)."""
     script = pathlib.Path(__file__).with_name("jax_backend_check.py")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
@@ -24,3 +28,4 @@ def test_layers_match_builtins_under_jax():
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "12 configurations match; fit ok" in result.stdout
+    assert "fresh masks under jax: ok" in result.stdout
