@@ -112,12 +112,23 @@ def make_call_kwargs(cell, spec, rng, batch, timesteps):
 )
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("cell", sorted(PAIRS))
-def test_matches_builtin_outputs_and_gradients(cell, case, direction, rng):
+@pytest.mark.parametrize(
+    "training",
+    # training=True computes the backward factors in the forward loop;
+    # training=False runs a lean forward loop and recomputes them when a
+    # gradient is asked for.
+    [False, True],
+    ids=["inference", "training"],
+)
+def test_matches_builtin_outputs_and_gradients(
+    cell, case, direction, training, rng
+):
     layer_kwargs, spec = CASES[case]
     batch, timesteps = 3, 9
     x = rng.standard_normal((batch, timesteps, 5)).astype("float32")
     builtin, ours = build_pair(cell, direction, x, **layer_kwargs)
     call_kwargs = make_call_kwargs(cell, spec, rng, batch, timesteps)
+    call_kwargs["training"] = training
 
     expected_out, expected_grads = outputs_and_gradients(
         builtin, x, call_kwargs
@@ -238,13 +249,26 @@ def test_fast_path_equals_per_step_cell(cell, rng):
 
 
 @pytest.mark.parametrize("cell", sorted(PAIRS))
-@pytest.mark.parametrize("variant", ["plain", "mask_backwards", "rec_dropout"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "plain",
+        "plain_training",
+        "last_output_training",
+        "mask_backwards",
+        "mask_backwards_training",
+        "rec_dropout",
+    ],
+)
 def test_gradients_match_central_finite_differences(cell, variant, rng):
     batch, timesteps, features, units = 2, 5, 2, 3
     x = rng.standard_normal((batch, timesteps, features))
-    kwargs = {"return_sequences": True, "dtype": "float64"}
-    call_kwargs = {}
-    if variant == "mask_backwards":
+    kwargs = {
+        "return_sequences": not variant.startswith("last_output"),
+        "dtype": "float64",
+    }
+    call_kwargs = {"training": variant.endswith("_training")}
+    if variant.startswith("mask_backwards"):
         kwargs["go_backwards"] = True
         call_kwargs["mask"] = right_padded_mask(batch, timesteps, [5, 3])
     layer = PAIRS[cell][1](units, bias_initializer="random_normal", **kwargs)
@@ -258,7 +282,7 @@ def test_gradients_match_central_finite_differences(cell, variant, rng):
         layer.cell.recurrent_dropout = 0.5
         call_kwargs["training"] = True
     weights = np.random.default_rng(3).standard_normal(
-        (batch, timesteps, units)
+        (batch, timesteps, units) if kwargs["return_sequences"] else (batch, units)
     )
     x_var = tf.Variable(x)
     h0 = tf.Variable(rng.standard_normal((batch, units)))

@@ -153,6 +153,8 @@ class _ProjectedRNN(keras.layers.RNN):
                 rec_dp_mask=rec_dp_mask,
                 go_backwards=self.go_backwards,
                 zero_output_for_mask=self.zero_output_for_mask,
+                return_sequences=self.return_sequences,
+                training=bool(training),
             )
             if self.return_sequences:
                 outputs = ops.transpose(outputs, (1, 0, 2))

@@ -19,9 +19,9 @@ time-major. Masked timesteps carry the previous state and output exactly as
 from __future__ import annotations
 
 import keras
-import numpy as np
 from keras import ops
-from keras.src.backend import rnn as backend_rnn
+
+from toolkit._scan import scan
 
 FUSED_BACKENDS = ("tensorflow", "jax")
 
@@ -37,47 +37,6 @@ def fused_recurrence_supported(cell, unroll: bool) -> bool:
     return True
 
 
-def _loop(step, inputs, states, reverse=False):
-    """Keras's backend loop over time-major `inputs`; all outputs kept.
-
-    `inputs` is a list of `(T, B, n_k)` tensors. With `reverse`, the loop
-    runs from the last timestep to the first and returns its outputs in that
-    same order.
-    """
-    if reverse:
-        inputs = [ops.flip(x, 0) for x in inputs]
-    timesteps = inputs[0].shape[0]
-    if timesteps is not None:
-        return backend_rnn(
-            lambda inputs_t, states: step(list(inputs_t), states),
-            inputs,
-            list(states),
-            time_major=True,
-            input_length=timesteps,
-            return_all_outputs=True,
-        )
-    # With an unknown number of timesteps the backend loop counts them
-    # correctly only from a single batch-major input: pack, loop, unpack.
-    widths = [x.shape[-1] for x in inputs]
-    split_points = [int(w) for w in np.cumsum(widths)[:-1]]
-    packed = inputs[0] if len(inputs) == 1 else ops.concatenate(inputs, -1)
-
-    def packed_step(packed_t, states):
-        if not split_points:
-            return step([packed_t], states)
-        return step(ops.split(packed_t, split_points, axis=-1), states)
-
-    last, outputs, final = backend_rnn(
-        packed_step,
-        ops.transpose(packed, (1, 0, 2)),
-        list(states),
-        time_major=False,
-        return_all_outputs=True,
-    )
-    outputs = [ops.transpose(x, (1, 0, 2)) for x in outputs]
-    return last, outputs, final
-
-
 def fused_recurrence(
     cell,
     projected,
@@ -86,6 +45,8 @@ def fused_recurrence(
     rec_dp_mask=None,
     go_backwards: bool = False,
     zero_output_for_mask: bool = False,
+    return_sequences: bool = True,
+    training: bool = True,
 ):
     """Run `cell` over a sequence whose input projection is precomputed.
 
@@ -102,10 +63,18 @@ def fused_recurrence(
             `keras.layers.RNN`.
         zero_output_for_mask: masked steps output zeros instead of the
             previous output.
+        return_sequences: whether the per-step outputs are needed; without
+            them (and without a mask) the loop stacks only what the
+            backward pass reads.
+        training: compute the backward pass's per-step factors in the
+            forward loop. At inference the forward loop computes only the
+            outputs; a gradient, if one is asked for all the same, runs the
+            forward loop again with the factors first.
 
     Returns:
         `(last_output, outputs, final_states)`: `(batch, units)`, the
-        time-major `(timesteps, batch, units)` outputs and a list of
+        time-major `(timesteps, batch, units)` outputs (with
+        `return_sequences=False`, `last_output` again) and a list of
         `(batch, units)` tensors.
     """
     is_lstm = cell.gate_count == 4
@@ -126,6 +95,8 @@ def fused_recurrence(
             time_mask = ops.flip(time_mask, 0)
     h0 = ops.convert_to_tensor(initial_state[0], dtype)
     c0 = ops.convert_to_tensor(initial_state[1], dtype) if is_lstm else None
+    # Without a mask the last output is the final h state.
+    sequence_outputs = return_sequences or time_mask is not None
 
     args = [projected, recurrent_kernel, h0]
     if is_lstm:
@@ -143,26 +114,35 @@ def fused_recurrence(
         c_init = rest.pop(0) if is_lstm else None
         rec_mask = rest.pop(0) if rec_dp_mask is not None else None
         m_seq = rest.pop(0) if time_mask is not None else None
-        outputs, saved, final = _forward(
-            p_seq,
-            kernel,
-            h_init,
-            c_init,
-            rec_mask,
-            m_seq,
-            is_lstm,
-            units,
-            zero_output_for_mask,
-        )
+
+        def forward(with_factors):
+            return _forward(
+                p_seq,
+                kernel,
+                h_init,
+                c_init,
+                rec_mask,
+                m_seq,
+                is_lstm,
+                units,
+                zero_output_for_mask,
+                with_factors,
+            )
+
+        outputs, saved, final = forward(with_factors=training)
 
         def grad(*upstream):
             if len(upstream) == 1 and isinstance(upstream[0], (tuple, list)):
                 upstream = tuple(upstream[0])  # JAX: one cotangent tuple.
-            d_outputs, d_final = upstream[0], list(upstream[1:])
+            if sequence_outputs:
+                d_outputs, d_final = upstream[0], list(upstream[1:])
+            else:
+                d_outputs, d_final = None, list(upstream)
+            factors = saved if training else forward(with_factors=True)[1]
             d_p, d_kernel, d_h0, d_c0 = _backward(
                 d_outputs,
                 d_final,
-                saved,
+                factors,
                 kernel,
                 h_init,
                 c_init,
@@ -181,10 +161,15 @@ def fused_recurrence(
                 grads.append(ops.zeros_like(m_seq))
             return tuple(grads)
 
-        return (outputs, *final), grad
+        if sequence_outputs:
+            return (outputs, *final), grad
+        return tuple(final), grad
 
-    outputs, *final_states = run(*args)
-    return outputs[-1], outputs, list(final_states)
+    result = list(run(*args))
+    if sequence_outputs:
+        outputs, *final_states = result
+        return outputs[-1], outputs, final_states
+    return result[0], result[0], result
 
 
 def _forward(
@@ -197,14 +182,16 @@ def _forward(
     is_lstm,
     units,
     zero_output_for_mask,
+    with_factors,
 ):
     """Forward loop.
 
-    Besides outputs `(T, B, u)` and the final states, returns what the
-    backward pass needs: the h state after each step and, per step, the
-    local derivative factors (see `_backward`), computed here because the
-    loop is bound by the latency of its sequential chain and these
-    products, which nothing in the chain waits for, ride along for free.
+    Returns the outputs `(T, B, u)`, what the backward pass needs (the h
+    state after each step and, with `with_factors`, the per-step local
+    derivative factors of `_backward`) and the final states. The factors
+    are computed here because the loop is bound by the latency of its
+    sequential chain and these products, which nothing in the chain waits
+    for, ride along.
     """
     with_mask = m_seq is not None
 
@@ -213,6 +200,7 @@ def _forward(
         h_tm1 = states[0]
         h_in = h_tm1 * rec_mask if rec_mask is not None else h_tm1
         z = inputs[0] + ops.matmul(h_in, kernel)
+        factors = []
         if is_lstm:
             c_tm1 = states[1]
             z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
@@ -223,34 +211,35 @@ def _forward(
             c = f * c_tm1 + i * g
             tanh_c = ops.tanh(c)
             h = o * tanh_c
-            a = o * (1.0 - tanh_c * tanh_c)
-            b = ops.concatenate(
-                [
-                    g * i * (1.0 - i),
-                    c_tm1 * f * (1.0 - f),
-                    i * (1.0 - g * g),
-                    tanh_c * o * (1.0 - o),
-                ],
-                axis=-1,
-            )
             new_states = [h, c]
+            if with_factors:
+                a = o * (1.0 - tanh_c * tanh_c)
+                b = ops.concatenate(
+                    [
+                        g * i * (1.0 - i),
+                        c_tm1 * f * (1.0 - f),
+                        i * (1.0 - g * g),
+                        tanh_c * o * (1.0 - o),
+                    ],
+                    axis=-1,
+                )
+                factors = [a, f, b]
         else:
             h = ops.tanh(z)
-            b = 1.0 - h * h
             new_states = [h]
+            if with_factors:
+                factors = [1.0 - h * h]
         if not with_mask:
-            factors = [a, f, b] if is_lstm else [b]
-            return (h, *factors), new_states
+            return [h, *factors], new_states
         m_t = inputs[1]
         keep = m_t > 0
-        # On a masked step nothing reaches z and the carried state passes
-        # its gradient straight through.
-        b = b * m_t
-        factors = (
-            [a * m_t, ops.where(keep, f, ops.ones_like(f)), b]
-            if (is_lstm)
-            else [b]
-        )
+        if factors:
+            # On a masked step nothing reaches z and the carried state
+            # passes its gradient straight through.
+            if is_lstm:
+                a, f, b = factors
+                factors = [a * m_t, ops.where(keep, f, ops.ones_like(f)), b]
+            factors[-1] = factors[-1] * m_t
         new_states = [
             ops.where(keep, new, old)
             for new, old in zip(
@@ -262,20 +251,21 @@ def _forward(
             keep, h, ops.zeros_like(h) if zero_output_for_mask else out_prev
         )
         # The previous output rides along as a last, extra state.
-        return (out, new_states[0], *factors), new_states + [out]
+        return [out, new_states[0], *factors], new_states + [out]
 
-    inputs = [p_seq] + ([m_seq] if with_mask else [])
+    widths = [units]
+    if with_mask:
+        widths.append(units)
+    if with_factors:
+        widths += [units, units, 4 * units] if is_lstm else [units]
+    sequences = [p_seq] + ([m_seq] if with_mask else [])
     states = [h_init] + ([c_init] if is_lstm else [])
     if with_mask:
         states.append(ops.zeros_like(h_init))
-    _, step_outputs, final = _loop(step, inputs, states)
-    step_outputs = list(step_outputs)
+    step_outputs, final = scan(step, sequences, states, widths)
     outputs = step_outputs[0]
-    if with_mask:
-        saved = step_outputs[1:]
-    else:
-        saved = [outputs] + step_outputs[1:]
-    final = list(final)[: 2 if is_lstm else 1]
+    saved = step_outputs[1:] if with_mask else step_outputs
+    final = final[: 2 if is_lstm else 1]
     return outputs, saved, final
 
 
@@ -310,9 +300,11 @@ def _backward(
         d_h     = (d_z W_h^T) * rec_mask + d_h * S_t
         d_c     = d_c * F_t                         (LSTM)
 
-    where S_t is 1 on masked steps and 0 elsewhere.
+    where S_t is 1 on masked steps and 0 elsewhere. `d_outputs` is None when
+    only the final states were used.
     """
     with_mask = m_seq is not None
+    with_outputs = d_outputs is not None
     keep_output = with_mask and not zero_output_for_mask
     h_seq, *factors = saved
     kernel_t = ops.transpose(kernel)
@@ -321,10 +313,10 @@ def _backward(
         inputs = list(inputs)
         states = list(states)
         d_h = states[0]
-        d_out_t = inputs.pop(0)
+        d_out_t = inputs.pop(0) if with_outputs else None
         if keep_output:
-            d_out_t = d_out_t + states[-1]
-        d_h_new = d_h + d_out_t
+            d_out_t = states[-1] if d_out_t is None else d_out_t + states[-1]
+        d_h_new = d_h if d_out_t is None else d_h + d_out_t
         if is_lstm:
             a_t, f_t, b_t = inputs[:3]
             d_c = states[1] + d_h_new * a_t
@@ -342,27 +334,26 @@ def _backward(
             new_states.append(d_c * f_t)
         if keep_output:
             new_states.append(d_out_t * skip_t)
-        return (d_z,), new_states
+        return [d_z], new_states
 
-    if d_outputs is None:
-        d_outputs = ops.zeros_like(h_seq)
-    inputs = [d_outputs, *factors]
+    sequences = ([d_outputs] if with_outputs else []) + factors
     if with_mask:
-        inputs.append(1.0 - m_seq)
+        sequences.append(1.0 - m_seq)
     states = [_or_zeros(d_final[0], h_init)]
     if is_lstm:
         states.append(_or_zeros(d_final[1], c_init))
     if keep_output:
         states.append(ops.zeros_like(h_init))
-    _, (d_z_reversed,), d_initial = _loop(step, inputs, states, reverse=True)
-    d_z_seq = ops.flip(d_z_reversed, 0)
+    gate_width = (4 if is_lstm else 1) * units
+    (d_z_seq,), d_initial = scan(
+        step, sequences, states, [gate_width], reverse=True
+    )
 
     h_prev_seq = _shift_in(h_init, h_seq)
     h_in_seq = h_prev_seq * rec_mask if rec_mask is not None else h_prev_seq
     flat_h = ops.reshape(h_in_seq, (-1, units))
-    flat_dz = ops.reshape(d_z_seq, (-1, ops.shape(d_z_seq)[-1]))
+    flat_dz = ops.reshape(d_z_seq, (-1, gate_width))
     d_kernel = ops.matmul(ops.transpose(flat_h), flat_dz)
-    d_initial = list(d_initial)
     d_c0 = d_initial[1] if is_lstm else None
     return d_z_seq, d_kernel, d_initial[0], d_c0
 
