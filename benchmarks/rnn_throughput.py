@@ -16,6 +16,14 @@ names the CPU model and the vector / matrix instruction sets it has.
         --mode train infer --recurrent-dropout 0 0.2
 
 `--jit-compile auto` is `model.compile`'s default, what a plain user gets.
+
+`--memory` adds each layer's activation memory: the peak resident memory of
+a fresh process running two steps at `4 * timesteps`, minus that of one at
+`timesteps`, over 3. That is what `timesteps` more steps keep alive (saved
+activations, loop buffers); the runtime, the graph, the weights and the
+optimizer state cancel out (a single difference at `2 * timesteps` was
+within the tens of MiB by which a process's baseline varies).
+
 This is a benchmark, not a test: numbers depend on the machine and its load.
 """
 
@@ -23,7 +31,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -122,6 +133,59 @@ def measure(cell, units, mode, recurrent_dropout, args):
     }
 
 
+def peak_memory_child(args):
+    """In a fresh process: two steps of one layer, then print the peak
+    resident set size in MiB."""
+    layer_class = LAYERS[args.cells[0]][args.layer == "toolkit"]
+    units = args.units[0]
+    model = build_model(
+        layer_class,
+        units,
+        args,
+        args.jit_compile[0],
+        args.recurrent_dropout[0],
+    )
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((args.batch, args.timesteps, args.features))
+    y = rng.standard_normal((args.batch, units))
+    time_steps(model, x.astype("float32"), y.astype("float32"), 2, args.mode[0])
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def activation_memory(cell, units, mode, rate, jit_compile, layer, args):
+    """(Peak memory at 4 * timesteps - peak memory at timesteps) / 3, in
+    MiB, each in a fresh process."""
+    peaks = []
+    for timesteps in (args.timesteps, 4 * args.timesteps):
+        command = [
+            sys.executable,
+            __file__,
+            "--memory-child",
+            layer,
+            "--cells",
+            cell,
+            "--units",
+            str(units),
+            "--mode",
+            mode,
+            "--recurrent-dropout",
+            str(rate),
+            "--jit-compile",
+            {True: "true", False: "false", "auto": "auto"}[jit_compile],
+            "--batch",
+            str(args.batch),
+            "--timesteps",
+            str(timesteps),
+            "--features",
+            str(args.features),
+        ]
+        result = subprocess.run(
+            command, capture_output=True, text=True, check=True
+        )
+        peaks.append(float(result.stdout.strip().splitlines()[-1]))
+    return (peaks[1] - peaks[0]) / 3
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -161,8 +225,20 @@ def main(argv=None):
         help="XLA settings to measure (each for both layers); auto is "
         "model.compile's default",
     )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="also measure activation memory (fresh processes, see above)",
+    )
+    parser.add_argument(
+        "--memory-child", choices=["builtin", "toolkit"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     args.jit_compile = [parse_jit(value) for value in args.jit_compile]
+    if args.memory_child:
+        args.layer = args.memory_child
+        peak_memory_child(args)
+        return
 
     print(
         f"{cpu_model()} ({', '.join(instruction_sets()) or 'no AVX2'}), "
@@ -174,11 +250,17 @@ def main(argv=None):
         f"{args.features}; median of {args.rounds} rounds x {args.steps} "
         "steps"
     )
+    memory_header = (
+        f" activation memory per {args.timesteps} steps, MiB: built-in | "
+        "toolkit |"
+        if args.memory
+        else ""
+    )
     print(
         "| cell | units | mode | recurrent dropout | jit_compile | "
-        "built-in (steps x samples/s) | toolkit | ratio |"
+        "built-in (steps x samples/s) | toolkit | ratio |" + memory_header
     )
-    print("|---|---:|---|---:|---|---:|---:|---:|")
+    print("|---|---:|---|---:|---|---:|---:|---:|" + "---:|---:|" * args.memory)
     for cell in args.cells:
         for units in args.units:
             for mode in args.mode:
@@ -187,10 +269,16 @@ def main(argv=None):
                     for jit_compile in args.jit_compile:
                         builtin = result[("builtin", jit_compile)]
                         ours = result[("toolkit", jit_compile)]
+                        memory = ""
+                        if args.memory:
+                            memory = "".join(
+                                f" {activation_memory(cell, units, mode, rate, jit_compile, layer, args):.0f} |"  # noqa: E501
+                                for layer in ("builtin", "toolkit")
+                            )
                         print(
                             f"| {cell} | {units} | {mode} | {rate:g} | "
                             f"{jit_compile} | {builtin:,.0f} | {ours:,.0f} | "
-                            f"{ours / builtin:.2f}x |",
+                            f"{ours / builtin:.2f}x |{memory}",
                             flush=True,
                         )
 

@@ -9,6 +9,10 @@ indices backwards instead of flipping every sequence and every output (a
 full copy each). On TensorFlow that is a `tf.while_loop` writing
 `tf.TensorArray`s; on JAX, `jax.lax.scan`.
 
+Outputs that are only read again by a later `scan` need not be stacked
+(`stacked=False`): on TensorFlow they stay `tf.TensorArray`s, which a later
+`scan` takes as a sequence and reads step by step, saving a full copy.
+
 The loop is not meant to be differentiated by autodiff (the fused recurrence
 has its own backward pass): on TensorFlow the indexed reads would make the
 gradient of every step a full-size tensor.
@@ -29,6 +33,8 @@ def scan(
     states: Sequence,
     output_widths: Sequence[int],
     reverse: bool = False,
+    stacked: Sequence[bool] | None = None,
+    length=None,
 ):
     """Run `step(inputs_t, states) -> (outputs_t, new_states)` over time.
 
@@ -36,19 +42,29 @@ def scan(
         step: called with the list of `sequences[k][t]` and the list of
             states; returns a list of `(batch, output_widths[k])` outputs and
             the new states (same shapes as the old).
-        sequences: time-major tensors `(timesteps, batch, ...)`.
+        sequences: time-major tensors `(timesteps, batch, ...)`, or unstacked
+            outputs of an earlier `scan` of the same length.
         states: the initial states.
         output_widths: the last dimension of each step output.
         reverse: run from the last timestep to the first.
+        stacked: per output, whether it is returned as one tensor (the
+            default) or, where the backend can, left unstacked for a later
+            `scan` to read.
+        length: the number of timesteps, when no sequence is a tensor (all
+            unstacked outputs); read from the first tensor otherwise.
 
     Returns:
         `(outputs, final_states)`: `outputs[k]` is `(timesteps, batch,
         output_widths[k])` with `outputs[k][t]` computed at timestep `t`,
         in either direction.
     """
+    if stacked is None:
+        stacked = [True] * len(output_widths)
     if keras.backend.backend() == "jax":
         return _scan_jax(step, sequences, states, reverse)
-    return _scan_tensorflow(step, sequences, states, output_widths, reverse)
+    return _scan_tensorflow(
+        step, sequences, states, output_widths, reverse, stacked, length
+    )
 
 
 def _scan_jax(step, sequences, states, reverse):
@@ -64,15 +80,25 @@ def _scan_jax(step, sequences, states, reverse):
     return list(outputs), list(final)
 
 
-def _scan_tensorflow(step, sequences, states, output_widths, reverse):
+def _scan_tensorflow(
+    step, sequences, states, output_widths, reverse, stacked, length
+):
     import tensorflow as tf
 
-    static_length = sequences[0].shape[0]
-    length = (
-        static_length
-        if static_length is not None
-        else tf.shape(sequences[0])[0]
-    )
+    if length is None:
+        first = next(
+            s for s in sequences if not isinstance(s, tf.TensorArray)
+        )
+        length = first.shape[0]
+        if length is None:
+            length = tf.shape(first)[0]
+    static_length = length if isinstance(length, int) else None
+
+    def read(sequence, index):
+        if isinstance(sequence, tf.TensorArray):
+            return sequence.read(index)
+        return sequence[index]
+
     dtype = states[0].dtype
     arrays = [
         tf.TensorArray(
@@ -86,7 +112,7 @@ def _scan_tensorflow(step, sequences, states, output_widths, reverse):
     def body(time, states, arrays):
         index = length - 1 - time if reverse else time
         outputs, new_states = step(
-            [sequence[index] for sequence in sequences], list(states)
+            [read(sequence, index) for sequence in sequences], list(states)
         )
         arrays = [
             array.write(index, output)
@@ -101,8 +127,9 @@ def _scan_tensorflow(step, sequences, states, output_widths, reverse):
         maximum_iterations=static_length,
     )
     outputs = []
-    for array, width in zip(arrays, output_widths, strict=True):
-        stacked = array.stack()
-        stacked.set_shape([static_length, states[0].shape[0], width])
-        outputs.append(stacked)
+    for array, width, stack in zip(arrays, output_widths, stacked, strict=True):
+        if stack:
+            array = array.stack()
+            array.set_shape([static_length, states[0].shape[0], width])
+        outputs.append(array)
     return outputs, list(final)

@@ -140,11 +140,18 @@ class _ProjectedRNN(keras.layers.RNN):
             dp_mask = cell.get_dropout_mask(sequences[:, 0, :])
             rec_dp_mask = cell.get_recurrent_dropout_mask(initial_state[0])
         if fused_recurrence_supported(cell, self.unroll):
-            # Time-major before projecting: the inputs are usually narrower
-            # than the gate_count * units projection, so this moves less.
-            projected = cell.project_inputs(
-                ops.transpose(sequences, (1, 0, 2)), dp_mask, time_major=True
-            )
+            # The loop is time-major: transpose the inputs or their
+            # projection, whichever is narrower.
+            if sequences.shape[-1] <= cell.gate_count * cell.units:
+                projected = cell.project_inputs(
+                    ops.transpose(sequences, (1, 0, 2)),
+                    dp_mask,
+                    time_major=True,
+                )
+            else:
+                projected = ops.transpose(
+                    cell.project_inputs(sequences, dp_mask), (1, 0, 2)
+                )
             last_output, outputs, states = fused_recurrence(
                 cell,
                 projected,

@@ -138,7 +138,11 @@ def fused_recurrence(
                 d_outputs, d_final = upstream[0], list(upstream[1:])
             else:
                 d_outputs, d_final = None, list(upstream)
-            factors = saved if training else forward(with_factors=True)[1]
+            factors = (
+                saved
+                if training or not is_lstm
+                else forward(with_factors=True)[1]
+            )
             d_p, d_kernel, d_h0, d_c0 = _backward(
                 d_outputs,
                 d_final,
@@ -225,10 +229,10 @@ def _forward(
                 )
                 factors = [a, f, b]
         else:
+            # The vanilla cell's factor, 1 - h^2, is computed by
+            # `_backward` from the h sequence, in one pass.
             h = ops.tanh(z)
             new_states = [h]
-            if with_factors:
-                factors = [1.0 - h * h]
         if not with_mask:
             return [h, *factors], new_states
         m_t = inputs[1]
@@ -236,10 +240,12 @@ def _forward(
         if factors:
             # On a masked step nothing reaches z and the carried state
             # passes its gradient straight through.
-            if is_lstm:
-                a, f, b = factors
-                factors = [a * m_t, ops.where(keep, f, ops.ones_like(f)), b]
-            factors[-1] = factors[-1] * m_t
+            a, f, b = factors
+            factors = [
+                a * m_t,
+                ops.where(keep, f, ops.ones_like(f)),
+                b * m_t,
+            ]
         new_states = [
             ops.where(keep, new, old)
             for new, old in zip(
@@ -256,13 +262,19 @@ def _forward(
     widths = [units]
     if with_mask:
         widths.append(units)
-    if with_factors:
-        widths += [units, units, 4 * units] if is_lstm else [units]
+    stacked = [True] * len(widths)
+    if with_factors and is_lstm:
+        # Read only by the backward loop: left unstacked where the backend
+        # allows (`scan`).
+        widths += [units, units, 4 * units]
+        stacked += [False] * 3
     sequences = [p_seq] + ([m_seq] if with_mask else [])
     states = [h_init] + ([c_init] if is_lstm else [])
     if with_mask:
         states.append(ops.zeros_like(h_init))
-    step_outputs, final = scan(step, sequences, states, widths)
+    step_outputs, final = scan(
+        step, sequences, states, widths, stacked=stacked
+    )
     outputs = step_outputs[0]
     saved = step_outputs[1:] if with_mask else step_outputs
     final = final[: 2 if is_lstm else 1]
@@ -307,6 +319,10 @@ def _backward(
     with_outputs = d_outputs is not None
     keep_output = with_mask and not zero_output_for_mask
     h_seq, *factors = saved
+    if not is_lstm:
+        # 1 - h^2; zero on masked steps, where h was carried.
+        factor = 1.0 - h_seq * h_seq
+        factors = [factor * m_seq if with_mask else factor]
     kernel_t = ops.transpose(kernel)
 
     def step(inputs, states):
@@ -345,15 +361,21 @@ def _backward(
     if keep_output:
         states.append(ops.zeros_like(h_init))
     gate_width = (4 if is_lstm else 1) * units
+    length = h_seq.shape[0]
     (d_z_seq,), d_initial = scan(
-        step, sequences, states, [gate_width], reverse=True
+        step,
+        sequences,
+        states,
+        [gate_width],
+        reverse=True,
+        length=ops.shape(h_seq)[0] if length is None else length,
     )
 
     h_prev_seq = _shift_in(h_init, h_seq)
     h_in_seq = h_prev_seq * rec_mask if rec_mask is not None else h_prev_seq
-    flat_h = ops.reshape(h_in_seq, (-1, units))
-    flat_dz = ops.reshape(d_z_seq, (-1, gate_width))
-    d_kernel = ops.matmul(ops.transpose(flat_h), flat_dz)
+    # H_prev^T dZ over all timesteps and samples, without materialising
+    # the transpose.
+    d_kernel = ops.einsum("tbi,tbj->ij", h_in_seq, d_z_seq)
     d_c0 = d_initial[1] if is_lstm else None
     return d_z_seq, d_kernel, d_initial[0], d_c0
 
