@@ -41,7 +41,7 @@ import keras  # noqa: E402
 
 from recipes import char_lm  # noqa: E402
 from recipes.configs.char_lm import PRESETS  # noqa: E402
-from toolkit import data, evaluation, plots, training  # noqa: E402
+from toolkit import data, evaluation, plots, run_info, training  # noqa: E402
 
 NANOGPT_CPU = {"seconds": 128.0, "whole_validation": 1.898, "reported": 1.886}
 TARGET = 1.65
@@ -49,7 +49,7 @@ TARGET = 1.65
 
 def plain_keras_curve(corpus, budget, eval_every, seed):
     """The plain Keras reference: `(seconds, val_nats)` points."""
-    training.set_seed(seed)
+    run_info.set_seed(seed)
     vocab_size = len(corpus.vocabulary)
     model = keras.Sequential(
         [

@@ -44,7 +44,7 @@ def workloads():
     import keras
     import numpy as np
 
-    from toolkit import models, training
+    from toolkit import models, optimizers
 
     rng = np.random.default_rng(0)
 
@@ -62,7 +62,7 @@ def workloads():
             seed=0,
         )
         model.compile(
-            optimizer=training.make_optimizer("adam", 2e-3, 1.0),
+            optimizer=optimizers.make_optimizer("adam", 2e-3, 1.0),
             loss="binary_crossentropy",
         )
         return model
@@ -72,7 +72,7 @@ def workloads():
             vocab_size=65, embedding_dim=64, cell="lstm", units=[192, 192]
         )
         model.compile(
-            optimizer=training.make_optimizer("adam", 5e-3, 1.0),
+            optimizer=optimizers.make_optimizer("adam", 5e-3, 1.0),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
         return model
@@ -107,7 +107,7 @@ def main() -> None:
     devices = distribute.configure_cpu_devices(2)
     import tensorflow as tf
 
-    from toolkit import training
+    from toolkit import run_info
 
     strategies = {
         "none": tf.distribute.get_strategy(),
@@ -116,7 +116,7 @@ def main() -> None:
             devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
         ),
     }
-    results = {"hardware": training.hardware(), "workloads": {}}
+    results = {"hardware": run_info.hardware(), "workloads": {}}
     for name, (build, inputs, targets, batch) in workloads().items():
         dataset = (
             tf.data.Dataset.from_tensors((inputs, targets))

@@ -32,7 +32,7 @@ import tensorflow as tf  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 import toolkit  # noqa: E402
-from toolkit.training import cpu_model  # noqa: E402
+from toolkit.run_info import cpu_model  # noqa: E402
 
 LAYERS = {
     "lstm": (keras.layers.LSTM, toolkit.LSTM),
@@ -70,14 +70,18 @@ def op_times(logdir: str):
     in the trace in `logdir`."""
     totals = collections.Counter()
     regions = collections.Counter()
-    for path in glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True):
+    for path in glob.glob(
+        os.path.join(logdir, "**", "*.xplane.pb"), recursive=True
+    ):
         space = xplane_pb2.XSpace()
         with open(path, "rb") as handle:
             space.ParseFromString(handle.read())
         for plane in space.planes:
             if "host" not in plane.name.lower():
                 continue
-            names = {key: meta.name for key, meta in plane.event_metadata.items()}
+            names = {
+                key: meta.name for key, meta in plane.event_metadata.items()
+            }
             for line in plane.lines:
                 for event in line.events:
                     name = names.get(event.metadata_id, "")
@@ -134,12 +138,16 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.batch, args.timesteps, args.features))
     x = x.astype("float32")
-    out_shape = (args.batch,) + (
-        (args.timesteps,) if args.return_sequences else ()
-    ) + (args.units,)
+    out_shape = (
+        (args.batch,)
+        + ((args.timesteps,) if args.return_sequences else ())
+        + (args.units,)
+    )
     y = rng.standard_normal(out_shape).astype("float32")
     results = {}
-    for name, layer_class in zip(("built-in", "toolkit"), LAYERS[args.cell]):
+    for name, layer_class in zip(
+        ("built-in", "toolkit"), LAYERS[args.cell], strict=True
+    ):
         results[name] = profile(build_model(layer_class, args), x, y, args)
     for name, (wall, (totals, regions)) in results.items():
         busy = sum(totals.values()) / 1e3 / args.steps

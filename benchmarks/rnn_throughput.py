@@ -18,8 +18,8 @@ names the CPU model and the vector / matrix instruction sets it has.
 `--jit-compile auto` is `model.compile`'s default, what a plain user gets.
 
 `--memory` adds each layer's activation memory: the peak resident memory of
-a fresh process running two steps at `4 * timesteps`, minus that of one at
-`timesteps`, over 3. That is what `timesteps` more steps keep alive (saved
+a fresh process running two steps at `8 * timesteps`, minus that of one at
+`timesteps`, over 7. That is what `timesteps` more steps keep alive (saved
 activations, loop buffers); the runtime, the graph, the weights and the
 optimizer state cancel out (a single difference at `2 * timesteps` was
 within the tens of MiB by which a process's baseline varies).
@@ -43,7 +43,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import toolkit  # noqa: E402
-from toolkit.training import cpu_model  # noqa: E402
+from toolkit.run_info import cpu_model  # noqa: E402
 
 LAYERS = {
     "lstm": (keras.layers.LSTM, toolkit.LSTM),
@@ -153,10 +153,10 @@ def peak_memory_child(args):
 
 
 def activation_memory(cell, units, mode, rate, jit_compile, layer, args):
-    """(Peak memory at 4 * timesteps - peak memory at timesteps) / 3, in
+    """(Peak memory at 8 * timesteps - peak memory at timesteps) / 7, in
     MiB, each in a fresh process."""
     peaks = []
-    for timesteps in (args.timesteps, 4 * args.timesteps):
+    for timesteps in (args.timesteps, 8 * args.timesteps):
         command = [
             sys.executable,
             __file__,
@@ -183,7 +183,7 @@ def activation_memory(cell, units, mode, rate, jit_compile, layer, args):
             command, capture_output=True, text=True, check=True
         )
         peaks.append(float(result.stdout.strip().splitlines()[-1]))
-    return (peaks[1] - peaks[0]) / 3
+    return (peaks[1] - peaks[0]) / 7
 
 
 def main(argv=None):

@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from toolkit import training  # noqa: E402
+from toolkit import run_info  # noqa: E402
 from toolkit.word_lm import WordLanguageModel  # noqa: E402
 
 
@@ -82,7 +82,7 @@ def main(argv=None) -> None:
         for name, times in seconds.items()
     }
     names = list(models)
-    hardware = training.hardware()
+    hardware = run_info.hardware()
     print(
         f"CPU: {hardware['cpu_model']} ({hardware['cpus']} cores); "
         f"Keras {hardware['keras']} ({hardware['backend']})"

@@ -92,7 +92,17 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
     import keras
     import numpy as np
 
-    from toolkit import data, distribute, evaluation, export, plots, training
+    from toolkit import (
+        data,
+        distribute,
+        evaluation,
+        export,
+        optimizers,
+        plots,
+        run_info,
+        training,
+    )
+    from toolkit.callbacks import ResetStatesEachEpoch
     from toolkit.data.char_lm import CharVocabulary
     from toolkit.sampling import SampleWriter
 
@@ -157,7 +167,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
     total_steps = config.epochs * steps_per_epoch
     with strategy.scope():
         model = build_model(config, len(vocabulary), training=True)
-        learning_rate = training.make_schedule(
+        learning_rate = optimizers.make_schedule(
             config.schedule,
             config.learning_rate,
             total_steps,
@@ -165,7 +175,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
             config.final_lr_fraction,
         )
         model.compile(
-            optimizer=training.make_optimizer(
+            optimizer=optimizers.make_optimizer(
                 config.optimizer, learning_rate, config.clipnorm
             ),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -197,7 +207,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
             )
         )
     if stateful:
-        callbacks.insert(0, training.ResetStatesEachEpoch())
+        callbacks.insert(0, ResetStatesEachEpoch())
     state = training.train_with_resume(
         model,
         train_data_for_epoch,
@@ -256,7 +266,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
         inference.save(run_dir / "model.keras")
     results["samples"] = str(run_dir / "samples")
     results["seconds"] = {"total": time.perf_counter() - start}
-    results["hardware"] = training.hardware()
+    results["hardware"] = run_info.hardware()
     (run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     return results
 

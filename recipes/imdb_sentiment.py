@@ -40,7 +40,7 @@ def build_and_compile(
     learning-rate schedule."""
     import numpy as np
 
-    from toolkit import models, training
+    from toolkit import models, optimizers
 
     model = models.build_text_classifier(
         vocab_size=vocab_size,
@@ -59,7 +59,7 @@ def build_and_compile(
     if config.freeze_embedding:
         model.get_layer("embedding").trainable = False
     total_steps = config.epochs * steps_per_epoch
-    learning_rate = training.make_schedule(
+    learning_rate = optimizers.make_schedule(
         config.schedule,
         config.learning_rate,
         total_steps,
@@ -67,7 +67,7 @@ def build_and_compile(
         final_fraction=1 / 32,
     )
     model.compile(
-        optimizer=training.make_optimizer(
+        optimizer=optimizers.make_optimizer(
             config.optimizer, learning_rate, config.clipnorm
         ),
         loss="binary_crossentropy",
@@ -160,6 +160,7 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         export,
         plots,
         pretraining,
+        run_info,
         training,
     )
 
@@ -327,7 +328,7 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         "train_and_load": train_seconds,
         "total": time.perf_counter() - start,
     }
-    results["hardware"] = training.hardware()
+    results["hardware"] = run_info.hardware()
     (run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     return results
 

@@ -39,6 +39,7 @@ def run(
         lost_worker_message,
     )
     from toolkit.pretraining import EncoderMismatchError
+    from toolkit.run_dir import RunDirError, discard_unstarted
     from toolkit.training import NonFiniteLossError
 
     try:
@@ -50,7 +51,13 @@ def run(
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (DataNotFoundError, CorruptDataError, NonFiniteLossError) as error:
+    except (DataNotFoundError, CorruptDataError) as error:
+        # Nothing was trained: leave no folder that the corrected command
+        # would refuse as "a different config".
+        discard_unstarted(config.run_dir)
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (NonFiniteLossError, RunDirError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except LOST_WORKER_ERRORS as error:
@@ -74,12 +81,12 @@ def start_run(config):
     was asked for."""
     import dataclasses
 
-    from toolkit import distribute, training
+    from toolkit import distribute, run_info
 
     strategy = distribute.make_strategy(config.strategy, config.cpu_devices)
     chief = distribute.is_chief(strategy)
     run_dir = config_lib.prepare_run_dir(config, config.run_dir, write=chief)
-    training.set_seed(config.seed)
+    run_info.set_seed(config.seed)
     log = print if config.verbose and chief else (lambda *a, **k: None)
     if config.strategy != "none":
         log(f"Strategy: {distribute.describe(strategy)}")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from toolkit import evaluation, models, training
+from toolkit import evaluation, models, optimizers
 
 
 def test_log_count_ratios_equal_the_hand_computation():
@@ -54,7 +54,7 @@ def test_nbsvm_separates_a_separable_corpus():
 
 
 def test_slanted_triangular_rate():
-    schedule = training.make_schedule("slanted", 0.01, 100, 10, 1 / 32)
+    schedule = optimizers.make_schedule("slanted", 0.01, 100, 10, 1 / 32)
     rates = [float(schedule(step)) for step in (0, 5, 10, 55, 100, 150)]
     low = 0.01 / 32
     expected = [low, low + (0.01 - low) * 0.5, 0.01]

@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from toolkit import LSTM, DeepRNN, VanillaRNN, diagnostics, plots, training
+from toolkit import (
+    LSTM,
+    DeepRNN,
+    VanillaRNN,
+    diagnostics,
+    optimizers,
+    plots,
+)
 
 
 def last_step_loss(direction):
@@ -133,7 +140,7 @@ def clip_model(clipnorm):
     rnn = VanillaRNN(8, name="rnn")
     model = keras.Model(inputs, keras.layers.Dense(1)(rnn(inputs)))
     model.compile(
-        optimizer=training.make_optimizer(
+        optimizer=optimizers.make_optimizer(
             "sgd", 0.1, clipnorm, track_gradients=True
         ),
         loss="mse",

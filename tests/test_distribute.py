@@ -26,7 +26,7 @@ MIRRORED_STEP = textwrap.dedent(
     """
     import json
     import numpy as np
-    from toolkit import distribute, models, training
+    from toolkit import distribute, models, optimizers, training
 
     strategy = distribute.make_strategy("mirrored", cpu_devices=2)
     rng = np.random.default_rng(0)
@@ -40,7 +40,7 @@ MIRRORED_STEP = textwrap.dedent(
             head_dropout=0.0, pooling="mean_max", seed=0,
         )
         optimizer = (
-            training.make_optimizer("adam", 1e-2, clipnorm)
+            optimizers.make_optimizer("adam", 1e-2, clipnorm)
             if not tracked
             # Keras's own Adam: clips each replica's share, then sums.
             else __import__("keras").optimizers.Adam(1e-2, clipnorm=clipnorm)
@@ -173,7 +173,7 @@ WORKER = textwrap.dedent(
     import os, sys
     import numpy as np
     from recipes import imdb_sentiment
-    from toolkit import training
+    from toolkit import optimizers, training
 
     weights_path, die_after = sys.argv[1], int(sys.argv[2])
     train = training.train_with_resume

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from toolkit import _keras_private, training
+from toolkit import _keras_private, optimizers
 from toolkit._keras_private import (
     OPTIMIZER_HOOKS,
     DropoutRNNCell,
@@ -42,14 +42,15 @@ def test_keras_optimizer_hook_has_the_parameters_the_toolkit_relies_on(name):
     assert hook.parameters == HOOKS[name]
     for optimizer_class in (
         keras.optimizers.Optimizer,
-        *training.OPTIMIZERS.values(),
+        *optimizers.KERAS_BASES,
+        *(cls for pair in optimizers.OPTIMIZERS.values() for cls in pair),
     ):
         method = getattr(optimizer_class, name, None)
         assert callable(method), f"{optimizer_class.__name__}.{name} is gone"
         assert _parameters(method) == HOOKS[name], (
             f"{optimizer_class.__name__}.{name}{inspect.signature(method)}"
         )
-    mixin = getattr(training, hook.overridden_by)
+    mixin = getattr(optimizers, hook.overridden_by)
     assert _parameters(vars(mixin)[name]) == HOOKS[name]
 
 
@@ -90,12 +91,12 @@ def _fake_optimizer(**methods):
 def test_check_optimizer_hooks_accepts_the_current_keras():
     check_optimizer_hooks()
     check_optimizer_hooks(_fake_optimizer(), backend="tensorflow")
-    for optimizer_class in training.OPTIMIZERS.values():
+    for optimizer_class in optimizers.KERAS_BASES:
         check_optimizer_hooks(
             optimizer_class,
             mixins=(
-                training.ClipAfterAllReduceMixin,
-                training.GradientStatsMixin,
+                optimizers.ClipAfterAllReduceMixin,
+                optimizers.GradientStatsMixin,
             ),
         )
 
@@ -150,8 +151,8 @@ def test_gradient_stats_hook_runs_during_fit():
     x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
     y = x.sum(-1, keepdims=True)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    optimizer = training.make_optimizer("sgd", 0.1, 1e-4, True)
-    assert isinstance(optimizer, training.GradientStatsMixin)
+    optimizer = optimizers.make_optimizer("sgd", 0.1, 1e-4, True)
+    assert isinstance(optimizer, optimizers.GradientStatsMixin)
     model.compile(optimizer=optimizer, loss="mse")
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     assert int(optimizer.iterations) == 4

@@ -282,7 +282,9 @@ def test_gradients_match_central_finite_differences(cell, variant, rng):
         layer.cell.recurrent_dropout = 0.5
         call_kwargs["training"] = True
     weights = np.random.default_rng(3).standard_normal(
-        (batch, timesteps, units) if kwargs["return_sequences"] else (batch, units)
+        (batch, timesteps, units)
+        if kwargs["return_sequences"]
+        else (batch, units)
     )
     x_var = tf.Variable(x)
     h0 = tf.Variable(rng.standard_normal((batch, units)))

@@ -8,7 +8,7 @@ from toolkit.cells import LSTMCell, VanillaRNNCell
 from toolkit.initializers import UnitForgetBias
 from toolkit.layers import LSTM, DeepRNN, VanillaRNN
 from toolkit.models import MaskedGlobalPooling1D
-from toolkit.training import make_optimizer
+from toolkit.optimizers import make_optimizer
 
 __all__ = [
     "DeepRNN",

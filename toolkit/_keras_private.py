@@ -4,7 +4,7 @@ Keras 3 has no public equivalent for these; each entry says why the toolkit
 needs it and which upstream issue tracks it (searched in the public
 keras-team/keras issues on 2026-11-28). `tests/test_keras_private.py`
 checks that each still exists with the signature the toolkit calls, and
-`check_optimizer_hooks` runs when `toolkit.training` is imported, so a
+`check_optimizer_hooks` runs when `toolkit.optimizers` is imported, so a
 Keras upgrade that renames or reshapes one fails loudly instead of silently
 changing behaviour. The pin in requirements.txt (`TESTED_KERAS_VERSION`) is
 the version they were checked against.
@@ -43,7 +43,7 @@ from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 TESTED_KERAS_VERSION = "3.15.1"
 
 
-# --- Private optimizer hooks overridden by toolkit.training's mixins ------
+# --- Private optimizer hooks overridden by toolkit.optimizers' mixins ----
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +165,7 @@ def check_optimizer_hooks(
             continue
         raise RuntimeError(
             f"Keras {keras.__version__} changed a private optimizer hook "
-            f"that toolkit.training.{hook.overridden_by} overrides: "
+            f"that toolkit.optimizers.{hook.overridden_by} overrides: "
             f"{optimizer_class.__name__}.{hook.name} expected signature "
             f"{hook.signature} (as in {hook.defined_in}), found {found}. "
             f"The override would silently never run. The toolkit is tested "
@@ -182,7 +182,7 @@ def check_optimizer_hooks(
                 hook.parameters
             ):
                 raise RuntimeError(
-                    f"toolkit.training.{mixin.__name__} must override "
+                    f"toolkit.optimizers.{mixin.__name__} must override "
                     f"{hook.name}{hook.signature}, as listed in "
                     "toolkit/_keras_private.py.OPTIMIZER_HOOKS; it "
                     + (

@@ -86,9 +86,7 @@ def _scan_tensorflow(
     import tensorflow as tf
 
     if length is None:
-        first = next(
-            s for s in sequences if not isinstance(s, tf.TensorArray)
-        )
+        first = next(s for s in sequences if not isinstance(s, tf.TensorArray))
         length = first.shape[0]
         if length is None:
             length = tf.shape(first)[0]

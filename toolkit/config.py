@@ -169,7 +169,10 @@ def to_json(config) -> str:
 
 
 def from_json(config_class, text: str):
-    values = json.loads(text)
+    return from_dict(config_class, json.loads(text))
+
+
+def from_dict(config_class, values: dict):
     types_by_key = _field_types(config_class)
     unknown = sorted(set(values) - set(types_by_key))
     if unknown:
@@ -212,7 +215,9 @@ def check_strategy(config) -> None:
 
 # Options that may change between a run and its resumption: the same global
 # batch trains the same way on one device or several.
-RESUMABLE_CHANGES = ("verbose", "strategy", "cpu_devices")
+# Options that may differ between a run and its resumption. `run_dir` is
+# one: a run folder can be moved or copied and resumed where it is.
+RESUMABLE_CHANGES = ("verbose", "strategy", "cpu_devices", "run_dir")
 
 
 def prepare_run_dir(
@@ -226,16 +231,32 @@ def prepare_run_dir(
     that a resumed run continues the same experiment. With `write=False`
     (a multi-worker run's non-chief workers) only the check is made.
 
+    The chief (`write=True`) locks the folder for this process first.
+
     Raises:
         ConfigError: the folder holds a run with other settings; lists
             them.
+        RunDirError: another process is using the folder, or its
+            `config.json` is not valid JSON.
     """
+    from toolkit import run_dir as run_dir_lib
+
     run_dir = pathlib.Path(run_dir)
     if write:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        # Refuses a second live process on the same folder (RunDirError).
+        run_dir_lib.hold_lock(run_dir)
     path = run_dir / "config.json"
     if path.exists():
-        saved = from_json(type(config), path.read_text())
+        fix = (
+            "delete it and rerun with the options the run was started with "
+            "to resume it, or pass another --run-dir"
+        )
+        values = run_dir_lib.read_json(path, fix)
+        if not isinstance(values, dict):
+            raise run_dir_lib.RunDirError(
+                f"{path} is not a config (not a JSON object); {fix}."
+            )
+        saved = from_dict(type(config), values)
         changed = {
             field.name: (
                 getattr(saved, field.name),

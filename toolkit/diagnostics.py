@@ -188,7 +188,7 @@ class GradientFlowLogger(keras.callbacks.Callback):
     `first_last_ratio`: ||dL/dh_1|| / ||dL/dh_T|| of the bottom layer.
 
     The model must be compiled with an optimizer from
-    `training.make_optimizer(..., track_gradients=True)`.
+    `optimizers.make_optimizer(..., track_gradients=True)`.
 
     Args:
         csv_path: the CSV file (appended to; a header is written once).
@@ -218,12 +218,12 @@ class GradientFlowLogger(keras.callbacks.Callback):
         self.rows: list[dict] = []
 
     def on_train_begin(self, logs=None):
-        from toolkit.training import GradientStatsMixin
+        from toolkit.optimizers import GradientStatsMixin
 
         if not isinstance(self.model.optimizer, GradientStatsMixin):
             raise ValueError(
                 "GradientFlowLogger needs an optimizer that records its "
-                "gradients: compile with toolkit.training.make_optimizer("
+                "gradients: compile with toolkit.optimizers.make_optimizer("
                 "..., track_gradients=True)."
             )
         if self.log_dir is not None and self._writer is None:

@@ -19,7 +19,7 @@ works for in-memory data (the `FILE` policy needs one file per shard).
 Only the chief (`is_chief`) writes checkpoints, logs and exports.
 
 Keras's `clipnorm` clips each replica's gradients before they are summed
-across replicas; `training.make_optimizer` clips after the sum instead,
+across replicas; `optimizers.make_optimizer` clips after the sum instead,
 which is what a single device computes.
 """
 

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from toolkit import diagnostics, training
+from toolkit import diagnostics, optimizers
 from toolkit.data import synthetic
 from toolkit.layers import LSTM, VanillaRNN
 
@@ -114,7 +114,7 @@ def _train(
     """Fit one epoch over `data` (fresh examples at every step), then
     score `test_data` unless a loss went non-finite."""
     model.compile(
-        optimizer=training.tracked_optimizer(
+        optimizer=optimizers.tracked_optimizer(
             optimizer, learning_rate, clipnorm
         ),
         loss=loss,

@@ -295,7 +295,8 @@ def pretrain_encoder(
     Returns:
         The `Encoder` (its `info` holds the held-out perplexity per epoch).
     """
-    from toolkit import training
+    from toolkit import optimizers, run_info, training
+    from toolkit.callbacks import ResetStatesEachEpoch
     from toolkit.data import tbptt_dataset
     from toolkit.word_lm import HeldOutPerplexity, WordLanguageModel
 
@@ -346,7 +347,7 @@ def pretrain_encoder(
         "run resumes here."
     )
     # The encoder is a function of its fingerprint's inputs alone.
-    training.set_seed(config.seed)
+    run_info.set_seed(config.seed)
     model = WordLanguageModel(
         config.vocab_size,
         config.embedding_dim,
@@ -363,9 +364,9 @@ def pretrain_encoder(
     )
     total_steps = config.epochs * steps_per_epoch
     model.compile(
-        optimizer=training.make_optimizer(
+        optimizer=optimizers.make_optimizer(
             config.optimizer,
-            training.make_schedule(
+            optimizers.make_schedule(
                 "cosine",
                 config.learning_rate,
                 total_steps,
@@ -389,7 +390,7 @@ def pretrain_encoder(
         epochs=config.epochs,
         verbose=verbose,
         callbacks=[
-            training.ResetStatesEachEpoch(),
+            ResetStatesEachEpoch(),
             HeldOutPerplexity(heldout, config.eval_batch_size),
         ],
         max_train_seconds=config.max_train_seconds,

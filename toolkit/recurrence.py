@@ -10,9 +10,14 @@ gate derivatives; the weight gradient is one large matmul over all
 timesteps afterwards, `dW_h = H_{prev}^T dZ`, and the input-projection
 gradients (`dW_x`, `db`, `dx`) follow by autodiff from `dZ` outside the loop.
 
-Everything is `keras.ops` plus Keras's own backend loop, so it runs under
-the TensorFlow and JAX backends (`ops.custom_gradient`). Both loops are
-time-major. Masked timesteps carry the previous state and output exactly as
+The step bodies are `keras.ops`; the loops are the backend's own
+(`toolkit._scan`: `tf.while_loop` or `jax.lax.scan`), which read each
+timestep by index and run backwards without flipping anything, so it runs
+under the TensorFlow and JAX backends (`ops.custom_gradient`). Both loops
+are time-major. At inference (`training=False`) the forward loop computes
+only the outputs and states; the backward factors are computed in training,
+or by a second forward pass if a gradient is asked for at inference. Masked
+timesteps carry the previous state and output exactly as
 `keras.layers.RNN` does; the gradients of masks and dropout masks are zero.
 """
 
@@ -272,9 +277,7 @@ def _forward(
     states = [h_init] + ([c_init] if is_lstm else [])
     if with_mask:
         states.append(ops.zeros_like(h_init))
-    step_outputs, final = scan(
-        step, sequences, states, widths, stacked=stacked
-    )
+    step_outputs, final = scan(step, sequences, states, widths, stacked=stacked)
     outputs = step_outputs[0]
     saved = step_outputs[1:] if with_mask else step_outputs
     final = final[: 2 if is_lstm else 1]

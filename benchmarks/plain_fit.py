@@ -1,0 +1,99 @@
+"""A plain user's model under `model.fit` with the default compile: the
+built-in recurrent layer against the toolkit layer, side by side.
+
+    Input((100, 64)) -> LSTM(units) -> Dense(1), Adam(clipnorm=1.0), MSE,
+    batch 64, `model.compile` with its defaults (`jit_compile="auto"`,
+    which is no XLA on a CPU)
+
+Each round fits every model for one epoch of `--batches` batches in turn,
+so all see the same machine load; the table reports the median epoch time
+and the ratio of throughputs (toolkit / built-in). Run by hand:
+
+    python benchmarks/plain_fit.py                    # LSTM, 64 256 512
+    python benchmarks/plain_fit.py --cell vanilla --units 64 256
+
+This is a benchmark, not a test: numbers depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import toolkit  # noqa: E402
+from toolkit.run_info import cpu_model  # noqa: E402
+
+LAYERS = {
+    "lstm": (keras.layers.LSTM, toolkit.LSTM),
+    "vanilla": (keras.layers.SimpleRNN, toolkit.VanillaRNN),
+}
+
+
+def plain_model(layer_class, units, timesteps, features):
+    inputs = keras.Input((timesteps, features))
+    outputs = keras.layers.Dense(1)(layer_class(units)(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(clipnorm=1.0), loss="mse")
+    return model
+
+
+def epoch_seconds(model, x, y, batch):
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cell", default="lstm", choices=sorted(LAYERS))
+    parser.add_argument("--units", nargs="+", type=int, default=[64, 256, 512])
+    parser.add_argument("--timesteps", type=int, default=100)
+    parser.add_argument("--features", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=32, help="per epoch")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    print(
+        f"{cpu_model()}, {os.cpu_count()} CPUs; keras {keras.__version__}; "
+        f"{args.cell}, batch {args.batch}, {args.timesteps} timesteps, "
+        f"{args.features} features, {args.batches} batches per epoch, "
+        f"median of {args.rounds} epochs"
+    )
+    print("| cell | units | built-in s/epoch | toolkit s/epoch | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    rng = np.random.default_rng(0)
+    samples = args.batch * args.batches
+    x = rng.standard_normal((samples, args.timesteps, args.features))
+    x = x.astype("float32")
+    y = rng.standard_normal((samples, 1)).astype("float32")
+    for units in args.units:
+        models = [
+            plain_model(layer_class, units, args.timesteps, args.features)
+            for layer_class in LAYERS[args.cell]
+        ]
+        for model in models:  # trace and warm up
+            epoch_seconds(
+                model, x[: 2 * args.batch], y[: 2 * args.batch], args.batch
+            )
+        seconds = [[], []]
+        for _ in range(args.rounds):
+            for index, model in enumerate(models):
+                seconds[index].append(epoch_seconds(model, x, y, args.batch))
+        builtin, ours = (statistics.median(values) for values in seconds)
+        print(
+            f"| {args.cell} | {units} | {builtin:.2f} | {ours:.2f} | "
+            f"{builtin / ours:.2f}x |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
