@@ -107,7 +107,14 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
     from toolkit.sampling import SampleWriter
 
     start = time.perf_counter()
-    config, strategy, chief, run_dir, log = training_main.start_run(config)
+    run = training_main.start_run(config)
+    config, strategy, chief, run_dir, log = (
+        run.config,
+        run.strategy,
+        run.chief,
+        run.run_dir,
+        run.log,
+    )
 
     corpus = load_corpus(config)
     vocabulary = corpus.vocabulary

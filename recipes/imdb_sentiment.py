@@ -165,7 +165,14 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
     )
 
     start = time.perf_counter()
-    config, strategy, chief, run_dir, log = training_main.start_run(config)
+    run = training_main.start_run(config)
+    config, strategy, chief, run_dir, log = (
+        run.config,
+        run.strategy,
+        run.chief,
+        run.run_dir,
+        run.log,
+    )
 
     imdb = data.load_imdb(
         config.dataset,
@@ -199,8 +206,19 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
             )
     vectorizer = data.make_vectorizer(imdb.train.texts, config.vocab_size)
     vocabulary = vectorizer.get_vocabulary()
+    vocabulary_path = run_dir / "vocabulary.txt"
+    if (
+        vocabulary_path.exists()
+        and vocabulary_path.read_text().splitlines() != vocabulary
+    ):
+        # The same config on other training texts (another copy of the
+        # data): the saved weights index other words.
+        raise config_lib.ConfigError(
+            f"{run_dir} holds a run trained with another vocabulary (the "
+            "training reviews differ); use another --run-dir."
+        )
     if chief:
-        (run_dir / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n")
+        vocabulary_path.write_text("\n".join(vocabulary) + "\n")
     tokens = {
         name: data.tokenize(
             imdb.split(name).texts, vectorizer, config.max_length

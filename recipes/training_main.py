@@ -4,6 +4,8 @@ exit status (2: a bad option; 1: bad data, a NaN loss, a lost worker)."""
 
 from __future__ import annotations
 
+import dataclasses
+import pathlib
 import sys
 from collections.abc import Callable, Mapping
 
@@ -70,17 +72,27 @@ def run(
     return 0
 
 
-def start_run(config):
-    """`(config, strategy, chief, run_dir, log)` for a training recipe.
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """What `start_run` sets up for a training recipe."""
+
+    config: object  # the recipe's config, as this process runs it
+    strategy: object  # a tf.distribute strategy, or None
+    chief: bool  # whether this process writes the run folder
+    run_dir: pathlib.Path
+    log: Callable[..., None]  # print, on the chief only and when verbose
+
+
+def start_run(config) -> Run:
+    """The strategy, the run folder, the seed and a logger for a training
+    recipe.
 
     The strategy comes first: logical CPU devices can only be set before
-    TensorFlow starts. Then the run folder (written by the chief only),
-    the seed, and `log`, which prints on the chief only (when verbose).
-    The config returned has `jit_compile` off where the strategy cannot
+    TensorFlow starts. Then the run folder (written and locked by the chief
+    only), the seed, and `log`, which prints on the chief only (when
+    verbose). `Run.config` has `jit_compile` off where the strategy cannot
     run XLA (replicas on logical CPU devices); `config.json` keeps what
     was asked for."""
-    import dataclasses
-
     from toolkit import distribute, run_info
 
     strategy = distribute.make_strategy(config.strategy, config.cpu_devices)
@@ -93,4 +105,4 @@ def start_run(config):
     if config.jit_compile and not distribute.supports_xla(strategy):
         log("XLA is off: it cannot run replicas on logical CPU devices.")
         config = dataclasses.replace(config, jit_compile=False)
-    return config, strategy, chief, run_dir, log
+    return Run(config, strategy, chief, run_dir, log)

@@ -4,6 +4,7 @@ serving without toolkit, prediction CLI, resume, and config errors."""
 import functools
 import json
 import pathlib
+import shutil
 
 import keras
 import numpy as np
@@ -289,6 +290,27 @@ def test_rerun_with_other_options_in_the_same_folder_is_refused(
     code = imdb_sentiment.main(smoke_args(archive, smoke_run, "--units=32"))
     assert code == 2
     assert "units: 16 -> 32" in capsys.readouterr().err
+
+
+def test_resume_with_another_vocabulary_is_refused(
+    archive, smoke_run, tmp_path, capsys
+):
+    """A copy of a run folder resumes where it is (the run folder is not
+    part of the config), but not when its vocabulary differs from the one
+    the training texts give now."""
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_run, copy)
+    path = copy / "vocabulary.txt"
+    words = path.read_text().splitlines()
+    words[2], words[3] = words[3], words[2]
+    path.write_text("\n".join(words) + "\n")
+    args = smoke_args(archive, copy, encoders=smoke_run.parent / "encoders")
+    assert imdb_sentiment.main(args) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == [
+        f"error: {copy} holds a run trained with another vocabulary (the "
+        "training reviews differ); use another --run-dir."
+    ]
 
 
 @pytest.mark.parametrize(
