@@ -29,15 +29,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from rnn_throughput import LAYERS  # noqa: E402 (this folder)
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
-import toolkit  # noqa: E402
 from toolkit.run_info import cpu_model  # noqa: E402
-
-LAYERS = {
-    "lstm": (keras.layers.LSTM, toolkit.LSTM),
-    "vanilla": (keras.layers.SimpleRNN, toolkit.VanillaRNN),
-}
 
 
 def build_model(layer_class, args):
