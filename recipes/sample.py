@@ -19,6 +19,8 @@ import sys
 if __package__ in (None, ""):  # `python recipes/sample.py`
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+import recipes  # noqa: E402, F401 (TensorFlow imported quietly)
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
