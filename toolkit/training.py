@@ -205,24 +205,66 @@ def train_with_resume(
             model,
             train_data_for_epoch,
             validation_data,
-            run_dir,
-            write_dir,
-            epochs,
-            monitor,
-            mode,
-            patience,
-            verbose if chief else 0,  # the chief shows progress
-            callbacks,
-            max_train_seconds,
+            resume_dir=run_dir,
+            write_dir=write_dir,
+            epochs=epochs,
+            monitor=monitor,
+            mode=mode,
+            patience=patience,
+            verbose=verbose if chief else 0,  # the chief shows progress
+            callbacks=callbacks,
+            max_train_seconds=max_train_seconds,
         )
+
+
+def _restore(model, state, resume_dir, write_dir, verbose, monitor) -> None:
+    """Load the checkpoint `state` names from `resume_dir` (verified)."""
+    resume = resume_dir / "checkpoints"
+    last = resume / f"epoch_{state.epochs_done:03d}.weights.h5"
+    seeds = resume / f"epoch_{state.epochs_done:03d}.seeds.npy"
+    strategy = getattr(model, "distribute_strategy", None)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        _load_checkpoint(model, last, state, resume_dir)
+    run_dir_lib.verify(seeds, state.checksums.get(seeds.name), resume_dir)
+    _restore_seed_states(model, seeds)
+    if resume_dir == write_dir:
+        _truncate_history(write_dir, state.epochs_done)
+    elif (resume / "best.weights.h5").exists():
+        shutil.copyfile(
+            resume / "best.weights.h5",
+            write_dir / "checkpoints" / "best.weights.h5",
+        )
+    if verbose:
+        print(
+            f"Resuming from {last} after epoch {state.epochs_done} "
+            f"(best {monitor} {state.best_value:.4f} at epoch "
+            f"{state.best_epoch + 1})."
+        )
+
+
+def _stop_reason(state, clock, patience, epochs, monitor) -> str:
+    """Why the run ends after this epoch, or "" if it goes on."""
+    if clock.exhausted:
+        return (
+            f"time budget: {clock.seconds:.0f} s of training "
+            f"(max_train_seconds={clock.budget_seconds:g})"
+        )
+    if patience is not None and state.wait >= max(patience, 1):
+        return f"early stop: no {monitor} improvement for {state.wait} epochs"
+    if state.epochs_done == epochs:
+        return f"completed {epochs} epochs"
+    return ""
 
 
 def _train_with_resume(
     model,
     train_data_for_epoch,
     validation_data,
+    *,
     resume_dir: pathlib.Path,
-    run_dir: pathlib.Path,
+    write_dir: pathlib.Path,
     epochs,
     monitor,
     mode,
@@ -232,8 +274,8 @@ def _train_with_resume(
     max_train_seconds,
 ) -> TrainState:
     """`train_with_resume`, resuming from `resume_dir` and writing to
-    `run_dir` (the same folder, except on non-chief workers)."""
-    checkpoints = run_dir / "checkpoints"
+    `write_dir` (the same folder, except on non-chief workers)."""
+    checkpoints = write_dir / "checkpoints"
     checkpoints.mkdir(parents=True, exist_ok=True)
     state = load_state(resume_dir)
     best = checkpoints / "best.weights.h5"
@@ -242,26 +284,7 @@ def _train_with_resume(
         return checkpoints / f"epoch_{epochs_done:03d}.{suffix}"
 
     if state.epochs_done:
-        resume = resume_dir / "checkpoints"
-        last = resume / f"epoch_{state.epochs_done:03d}.weights.h5"
-        seeds = resume / f"epoch_{state.epochs_done:03d}.seeds.npy"
-        strategy = getattr(model, "distribute_strategy", None)
-        with strategy.scope() if strategy else contextlib.nullcontext():
-            if not model.optimizer.built:
-                model.optimizer.build(model.trainable_variables)
-            _load_checkpoint(model, last, state, resume_dir)
-        run_dir_lib.verify(seeds, state.checksums.get(seeds.name), resume_dir)
-        _restore_seed_states(model, seeds)
-        if resume_dir == run_dir:
-            _truncate_history(run_dir, state.epochs_done)
-        elif (resume / "best.weights.h5").exists():
-            shutil.copyfile(resume / "best.weights.h5", best)
-        if verbose:
-            print(
-                f"Resuming from {last} after epoch {state.epochs_done} "
-                f"(best {monitor} {state.best_value:.4f} at epoch "
-                f"{state.best_epoch + 1})."
-            )
+        _restore(model, state, resume_dir, write_dir, verbose, monitor)
     better = (lambda a, b: a < b) if mode == "min" else (lambda a, b: a > b)
     if mode == "max" and state.best_value == math.inf:
         state.best_value = -math.inf
@@ -277,8 +300,8 @@ def _train_with_resume(
             *callbacks,
             callbacks_lib.EpochProgress(epochs),
             keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.CSVLogger(run_dir / "history.csv", append=True),
-            keras.callbacks.TensorBoard(run_dir / "logs"),
+            keras.callbacks.CSVLogger(write_dir / "history.csv", append=True),
+            keras.callbacks.TensorBoard(write_dir / "logs"),
         ]
         history = model.fit(
             train_data_for_epoch(epoch),
@@ -316,30 +339,16 @@ def _train_with_resume(
         )
         state.epochs_done = epoch + 1
         state.train_seconds = clock.seconds
-        if clock.exhausted:
-            state.finished = True
-            state.stop_reason = (
-                f"time budget: {clock.seconds:.0f} s of training "
-                f"(max_train_seconds={max_train_seconds:g})"
-            )
-        if (
-            not state.finished
-            and patience is not None
-            and state.wait >= max(patience, 1)
-        ):
-            state.finished = True
-            state.stop_reason = (
-                f"early stop: no {monitor} improvement for {state.wait} epochs"
-            )
-        if state.epochs_done == epochs and not state.finished:
-            state.finished = True
-            state.stop_reason = f"completed {epochs} epochs"
+        state.stop_reason = _stop_reason(
+            state, clock, patience, epochs, monitor
+        )
+        state.finished = bool(state.stop_reason)
         # The state file is the commit point: it names the checkpoint a
         # resumed run starts from, and is written after everything else.
         _write_atomically(
-            run_dir / "train_state.json",
+            write_dir / run_dir_lib.STATE_NAME,
             json.dumps(dataclasses.asdict(state), indent=2),
         )
     if best.exists():
-        _load_checkpoint(model, best, state, run_dir)
+        _load_checkpoint(model, best, state, write_dir)
     return state
