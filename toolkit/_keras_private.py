@@ -275,3 +275,22 @@ __all__ = [
 # built-in. Keras exports no public name for it.
 # Upstream: no upstream issue found (searched 2026-11-28).
 from keras.src.backend import lstm as backend_lstm  # noqa: E402
+
+
+# --- Model._initial_epoch ----------------------------------------------------
+# `fit` starts from `model._initial_epoch` when it is set, reading it after
+# the callbacks' `on_train_begin` (both backends' trainers). Keras's own
+# `keras.callbacks.BackupAndRestore` sets it so that a restored run skips
+# the epochs it already did; `toolkit.training.ExactResume` does the same.
+# There is no public way for a callback to move `fit`'s first epoch, and
+# Keras never clears the attribute, so `ExactResume` clears it once `fit`
+# has read it.
+# Upstream: not searched.
+def set_initial_epoch(model, epoch: int | None) -> None:
+    if not hasattr(model, "_initial_epoch"):
+        raise RuntimeError(
+            f"keras {keras.__version__}: Model has no `_initial_epoch`; "
+            "toolkit.training.ExactResume cannot skip finished epochs. See "
+            "toolkit/_keras_private.py."
+        )
+    model._initial_epoch = epoch

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
+from toolkit import _keras_private
 from toolkit import callbacks as callbacks_lib
 from toolkit import run_dir as run_dir_lib
 from toolkit._keras_private import seed_generator_states
@@ -246,7 +247,7 @@ def _restore(model, state, resume_dir, write_dir, verbose, monitor) -> None:
 
 def _stop_reason(state, clock, patience, epochs, monitor) -> str:
     """Why the run ends after this epoch, or "" if it goes on."""
-    if clock.exhausted:
+    if clock is not None and clock.exhausted:
         return (
             f"time budget: {clock.seconds:.0f} s of training "
             f"(max_train_seconds={clock.budget_seconds:g})"
@@ -256,6 +257,162 @@ def _stop_reason(state, clock, patience, epochs, monitor) -> str:
     if state.epochs_done == epochs:
         return f"completed {epochs} epochs"
     return ""
+
+
+class ExactResume(keras.callbacks.Callback):
+    """Exact resume for any `model.fit`, in the spirit of
+    `keras.callbacks.BackupAndRestore`.
+
+    After every epoch it writes, atomically, the weights with the optimizer
+    state, the dropout seed generators' states, the best epoch's weights and
+    then the commit point, `train_state.json` (epochs done, best value and
+    epoch, patience count, training seconds, a SHA-256 of every checkpoint
+    file). When `fit` starts on a folder that has one, it verifies and
+    loads that checkpoint and makes `fit` skip the epochs already done, so a
+    killed run started again ends where an uninterrupted one would, given
+    training data in the same order for the same epoch (`fit`'s `x` the same
+    every epoch, or the per-epoch datasets of `train_with_resume`).
+
+    Other callbacks work alongside it (`EarlyStopping`, `ModelCheckpoint`,
+    `TensorBoard`); put it last, so that metrics they add to the logs are
+    seen. Its own `patience` is part of the saved state, so unlike an
+    `EarlyStopping`, it counts across a resume.
+
+    Args:
+        run_dir: the folder written (`checkpoints/`, `train_state.json`).
+        monitor, mode: the metric that picks the best epoch.
+        patience: stop after this many epochs in a row without improvement
+            (`None`: never).
+        epochs: the run's total epochs (default: `fit`'s `epochs`).
+        clock: a `TrainingClock` in the same `fit` (before this callback):
+            its seconds are saved and restored, and its budget ends the run.
+        resume_dir: the folder read on resume (default `run_dir`;
+            multi-worker runs' other workers read the chief's).
+        verbose: say where it resumes from.
+
+    Raises (from `fit`):
+        NonFiniteLossError: the loss became NaN or infinite; the last good
+            epoch's checkpoint is kept.
+        RunDirError: a checkpoint or the state file is damaged.
+    """
+
+    def __init__(
+        self,
+        run_dir,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        patience: int | None = None,
+        epochs: int | None = None,
+        clock: callbacks_lib.TrainingClock | None = None,
+        resume_dir=None,
+        verbose: int = 1,
+    ):
+        super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+        self.write_dir = pathlib.Path(run_dir)
+        self.resume_dir = pathlib.Path(resume_dir or run_dir)
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.epochs, self.clock, self.verbose = epochs, clock, verbose
+        self.state: TrainState | None = None
+        self.best_path = self.write_dir / "checkpoints" / "best.weights.h5"
+
+    def load(self, model=None) -> TrainState:
+        """Read the commit point and restore the checkpoint it names into
+        `model` (default: the model this callback is attached to). Done
+        once; `on_train_begin` calls it if nobody did."""
+        if self.state is None:
+            model = model or self.model
+            (self.write_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            state = load_state(self.resume_dir)
+            if self.mode == "max" and state.best_value == math.inf:
+                state.best_value = -math.inf
+            if state.epochs_done:
+                _restore(
+                    model,
+                    state,
+                    self.resume_dir,
+                    self.write_dir,
+                    self.verbose,
+                    self.monitor,
+                )
+            self.state = state
+        return self.state
+
+    def on_train_begin(self, logs=None):
+        state = self.load()
+        if self.clock is not None:
+            self.clock.seconds = state.train_seconds
+        start = self.params["epochs"] if state.finished else state.epochs_done
+        if start:
+            _keras_private.set_initial_epoch(self.model, start)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        _keras_private.set_initial_epoch(self.model, None)  # read by now
+
+    def _checkpoint(self, epochs_done: int, suffix: str) -> pathlib.Path:
+        return (
+            self.write_dir / "checkpoints" / f"epoch_{epochs_done:03d}.{suffix}"
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        state = self.state
+        loss = logs.get("loss", math.nan)
+        if not math.isfinite(loss) or self.monitor not in logs:
+            raise NonFiniteLossError(
+                f"The training loss became {loss} in epoch {epoch + 1}. The "
+                "last good weights are in "
+                f"{self._checkpoint(state.epochs_done, 'weights.h5')}. Lower "
+                "the learning rate or the clipnorm, then start a new run."
+            )
+        value = logs[self.monitor]
+        written = [
+            self._checkpoint(epoch + 1, "weights.h5"),
+            self._checkpoint(epoch + 1, "seeds.npy"),
+        ]
+        _save_weights_atomically(self.model, written[0])
+        _save_seed_states(self.model, written[1])
+        better = (
+            value < state.best_value
+            if self.mode == "min"
+            else (value > state.best_value)
+        )
+        if better:
+            state.best_value, state.best_epoch, state.wait = value, epoch, 0
+            _save_weights_atomically(self.model, self.best_path)
+            written.append(self.best_path)
+        else:
+            state.wait += 1
+        state.checksums.update(
+            {path.name: run_dir_lib.sha256(path) for path in written}
+        )
+        state.epochs_done = epoch + 1
+        if self.clock is not None:
+            state.train_seconds = self.clock.seconds
+        state.stop_reason = _stop_reason(
+            state,
+            self.clock,
+            self.patience,
+            self.epochs or self.params["epochs"],
+            self.monitor,
+        )
+        state.finished = bool(state.stop_reason)
+        # The state file is the commit point: it names the checkpoint a
+        # resumed run starts from, and is written after everything else.
+        _write_atomically(
+            self.write_dir / run_dir_lib.STATE_NAME,
+            json.dumps(dataclasses.asdict(state), indent=2),
+        )
+        if state.finished:
+            self.model.stop_training = True
+
+    def restore_best(self) -> None:
+        """Load the best epoch's weights (verified), if there is one."""
+        if self.best_path.exists():
+            _load_checkpoint(
+                self.model, self.best_path, self.state, self.write_dir
+            )
 
 
 def _train_with_resume(
@@ -274,81 +431,44 @@ def _train_with_resume(
     max_train_seconds,
 ) -> TrainState:
     """`train_with_resume`, resuming from `resume_dir` and writing to
-    `write_dir` (the same folder, except on non-chief workers)."""
-    checkpoints = write_dir / "checkpoints"
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    state = load_state(resume_dir)
-    best = checkpoints / "best.weights.h5"
-
-    def checkpoint(epochs_done: int, suffix: str) -> pathlib.Path:
-        return checkpoints / f"epoch_{epochs_done:03d}.{suffix}"
-
-    if state.epochs_done:
-        _restore(model, state, resume_dir, write_dir, verbose, monitor)
-    better = (lambda a, b: a < b) if mode == "min" else (lambda a, b: a > b)
-    if mode == "max" and state.best_value == math.inf:
-        state.best_value = -math.inf
-
+    `write_dir` (the same folder, except on non-chief workers): one `fit`
+    per epoch, so that each gets `train_data_for_epoch(epoch)`, with an
+    `ExactResume` doing the checkpoints."""
+    resume = ExactResume(
+        write_dir,
+        monitor=monitor,
+        mode=mode,
+        patience=patience,
+        epochs=epochs,
+        resume_dir=resume_dir,
+        verbose=verbose,
+    )
+    state = resume.load(model)
     for epoch in range(state.epochs_done, epochs):
         if state.finished:
             break
-        clock = callbacks_lib.TrainingClock(
+        resume.clock = callbacks_lib.TrainingClock(
             state.train_seconds, max_train_seconds
         )
-        epoch_callbacks = [
-            clock,
-            *callbacks,
-            callbacks_lib.EpochProgress(epochs),
-            keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.CSVLogger(write_dir / "history.csv", append=True),
-            keras.callbacks.TensorBoard(write_dir / "logs"),
-        ]
-        history = model.fit(
+        model.fit(
             train_data_for_epoch(epoch),
             validation_data=validation_data,
             initial_epoch=epoch,
             epochs=epoch + 1,
             shuffle=False,  # the per-epoch dataset already is
             verbose=verbose,
-            callbacks=epoch_callbacks,
+            callbacks=[
+                resume.clock,
+                *callbacks,
+                callbacks_lib.EpochProgress(epochs),
+                keras.callbacks.TerminateOnNaN(),
+                keras.callbacks.CSVLogger(
+                    write_dir / "history.csv", append=True
+                ),
+                keras.callbacks.TensorBoard(write_dir / "logs"),
+                resume,
+            ],
         )
-        logs = {key: values[-1] for key, values in history.history.items()}
-        loss = logs.get("loss", math.nan)
-        if not math.isfinite(loss) or monitor not in logs:
-            raise NonFiniteLossError(
-                f"The training loss became {loss} in epoch {epoch + 1}. The "
-                "last good weights are in "
-                f"{checkpoint(state.epochs_done, 'weights.h5')}. Lower the "
-                "learning rate or the clipnorm, then start a new run."
-            )
-        value = logs[monitor]
-        written = [
-            checkpoint(epoch + 1, "weights.h5"),
-            checkpoint(epoch + 1, "seeds.npy"),
-        ]
-        _save_weights_atomically(model, written[0])
-        _save_seed_states(model, written[1])
-        if better(value, state.best_value):
-            state.best_value, state.best_epoch, state.wait = value, epoch, 0
-            _save_weights_atomically(model, best)
-            written.append(best)
-        else:
-            state.wait += 1
-        state.checksums.update(
-            {path.name: run_dir_lib.sha256(path) for path in written}
-        )
-        state.epochs_done = epoch + 1
-        state.train_seconds = clock.seconds
-        state.stop_reason = _stop_reason(
-            state, clock, patience, epochs, monitor
-        )
-        state.finished = bool(state.stop_reason)
-        # The state file is the commit point: it names the checkpoint a
-        # resumed run starts from, and is written after everything else.
-        _write_atomically(
-            write_dir / run_dir_lib.STATE_NAME,
-            json.dumps(dataclasses.asdict(state), indent=2),
-        )
-    if best.exists():
-        _load_checkpoint(model, best, state, write_dir)
+    resume.set_model(model)
+    resume.restore_best()
     return state
