@@ -239,3 +239,28 @@ def test_requirements_pin_the_keras_version_the_names_were_checked_against():
     requirements = pathlib.Path(__file__).parents[1] / "requirements.txt"
     pins = re.findall(r"^keras==(\S+)$", requirements.read_text(), re.M)
     assert pins == [_keras_private.TESTED_KERAS_VERSION]
+
+
+def test_fit_starts_from_the_initial_epoch_set_on_the_model():
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    epochs_run = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs_run.append(epoch)
+
+    class SetStart(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            _keras_private.set_initial_epoch(self.model, 2)
+
+    x = np.ones((4, 2), "float32")
+    model.fit(
+        x, x[:, :1], epochs=4, verbose=0, callbacks=[SetStart(), Record()]
+    )
+    assert epochs_run == [2, 3]
+    _keras_private.set_initial_epoch(model, None)
+    epochs_run.clear()
+    model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[Record()])
+    assert epochs_run == [0, 1]
