@@ -5,6 +5,7 @@ from typing import Literal
 
 import pytest
 
+from toolkit import config as config_lib
 from toolkit.config import (
     ConfigError,
     from_json,
@@ -87,3 +88,26 @@ def test_json_round_trip_and_unknown_saved_keys():
     assert from_json(Example, to_json(config)) == config
     with pytest.raises(ConfigError, match=r"\['extra'\]"):
         from_json(Example, '{"units": 1, "extra": 2}')
+
+
+@pytest.mark.parametrize(
+    "module", ["imdb_sentiment", "char_lm", "gradient_flow"]
+)
+def test_every_recipe_option_is_documented_in_help(module):
+    import importlib
+
+    configs = importlib.import_module(f"recipes.configs.{module}")
+    (config_class,) = [
+        value
+        for value in vars(configs).values()
+        if isinstance(value, type) and dataclasses.is_dataclass(value)
+    ]
+    docs = config_lib.field_docs(config_class)
+    fields = [field.name for field in dataclasses.fields(config_class)]
+    assert [name for name in fields if not docs.get(name)] == []
+    text = config_lib.describe(config_class)
+    for name in fields:
+        assert f"--{name.replace('_', '-')}  (" in text
+    assert "(one of lstm, vanilla, default 'lstm')" in text or (
+        module == "gradient_flow"
+    )

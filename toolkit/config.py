@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import json
 import pathlib
+import textwrap
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -152,15 +154,62 @@ def usage(doc: str, presets: Mapping[str, object], config_class) -> str:
     )
 
 
+def field_docs(config_class) -> dict[str, str]:
+    """Each field's documentation, read from the config class's source: the
+    comment on the field's line, else the comment lines right above it
+    (leading comment lines of a few words there are section headings, not
+    documentation)."""
+    try:
+        source = inspect.getsource(config_class)
+    except (OSError, TypeError):
+        return {}
+    names = {field.name for field in dataclasses.fields(config_class)}
+    docs, block = {}, []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            block.append(stripped.lstrip("# ").strip())
+            continue
+        name = stripped.split(":", 1)[0].strip()
+        if name in names and ":" in stripped:
+            code, hash_, comment = stripped.partition("  # ")
+            # Section headings ("# Model.") are not field documentation.
+            while block and len(block[0].split()) <= 4:
+                block.pop(0)
+            if hash_:
+                docs[name] = comment.strip()
+            elif block:
+                docs[name] = " ".join(block)
+        block = []
+    return docs
+
+
+def _type_name(annotation) -> str:
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(annotation)))
+    return getattr(annotation, "__name__", str(annotation))
+
+
 def describe(config_class) -> str:
-    """One line per option with its type and default, for `--help`."""
+    """For `--help`: per option its type (or choices) and default, then its
+    documentation (`field_docs`)."""
     defaults = {f.name: f.default for f in dataclasses.fields(config_class)}
+    docs = field_docs(config_class)
     lines = []
     for key, annotation in _field_types(config_class).items():
-        name = getattr(annotation, "__name__", str(annotation))
         lines.append(
-            f"  --{key.replace('_', '-')}  ({name}, default {defaults[key]!r})"
+            f"  --{key.replace('_', '-')}  ({_type_name(annotation)}, "
+            f"default {defaults[key]!r})"
         )
+        if key in docs:
+            lines.append(
+                textwrap.fill(
+                    docs[key],
+                    width=79,
+                    initial_indent=" " * 6,
+                    subsequent_indent=" " * 6,
+                )
+            )
     return "\n".join(lines)
 
 

@@ -22,8 +22,8 @@ class CharLmConfig:
     text8_format: bool = False  # for a file: convert it with normalize_text8
     max_chars: int | None = None  # keep only the first characters (text8)
     # Model: Embedding -> DeepRNN -> Dense over the characters.
-    embedding_dim: int = 64
-    cell: Literal["lstm", "vanilla"] = "lstm"
+    embedding_dim: int = 64  # width of the character embedding
+    cell: Literal["lstm", "vanilla"] = "lstm"  # recurrent cell of every layer
     layers: int = 2  # recurrent layers in the DeepRNN stack
     units: int = 192  # width of every recurrent layer
     residual: bool = False  # skip connections between equal-width layers
@@ -32,20 +32,21 @@ class CharLmConfig:
     # across consecutive batches and reset every epoch; "windows": shuffled
     # independent windows, each starting from a zero state.
     batching: Literal["stateful", "windows"] = "stateful"
-    batch_size: int = 32
+    batch_size: int = 32  # sequences per batch (streams when stateful)
     sequence_length: int = 64  # characters per window (TBPTT length)
+    # The optimizer; it always clips gradients (clipnorm).
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: float = 5e-3  # peak rate
     schedule: Literal["constant", "cosine"] = "cosine"  # over the whole run
-    warmup_steps: int = 50
+    warmup_steps: int = 50  # linear warm-up to the peak rate
     final_lr_fraction: float = 0.02  # cosine ends at this x learning_rate
     clipnorm: float = 1.0  # gradient-norm clipping, always on
-    epochs: int = 4
+    epochs: int = 4  # passes over the training split (or steps_per_epoch)
     steps_per_epoch: int | None = None  # None: a whole pass over train
     max_train_seconds: float | None = None  # stop after this much training
     patience: int | None = None  # early stopping on validation loss
     jit_compile: bool = True  # XLA (fixed batch shapes, so it pays off)
-    seed: int = 1337
+    seed: int = 1337  # weights, dropout and data order
     # Scale-out with tf.distribute (README "Several devices"); batch_size
     # is the global batch, split across the replicas. Needs "windows".
     strategy: Literal["none", "mirrored", "multiworker"] = "none"
@@ -53,12 +54,14 @@ class CharLmConfig:
     # Evaluation over whole splits: this many parallel streams, read in
     # chunks of eval_sequence_length with the state carried across chunks.
     eval_batch_size: int = 16
-    eval_sequence_length: int = 256
+    eval_sequence_length: int = 256  # characters per evaluation chunk
     # Outputs.
+    # Where the run writes; the same command resumes it.
     run_dir: str = "runs/char_lm"
     sample_prime: str | None = None  # None: validation's first 32 chars
+    # One sample per temperature after each epoch.
     sample_temperatures: tuple[float, ...] = (0.5, 0.8, 1.0)
-    sample_length: int = 300
+    sample_length: int = 300  # characters per sample
     export: bool = True  # SavedModel (generate, next_char_probs) + .keras
     verbose: int = 1  # 0 silent, 1 progress bar, 2 one line per epoch
 

@@ -12,28 +12,31 @@ from toolkit.config import require
 class GradientFlowConfig:
     # Gradient norms at initialisation over `scaling_timesteps` steps.
     scaling_timesteps: int = 200
-    scaling_units: int = 64
+    scaling_units: int = 64  # width of the layers measured at initialisation
+    # Vanilla RNN: W_h's largest singular value, each run.
     singular_values: tuple[float, ...] = (0.5, 0.9, 1.0, 1.1, 1.5)
+    # LSTM: forget-gate bias initial values, each run.
     forget_biases: tuple[float, ...] = (0.0, 1.0)
     # The adding problem: equal parameter budgets (about 4,400 each).
     adding_timesteps: tuple[int, ...] = (50, 100, 200)
-    lstm_units: int = 32
-    vanilla_units: int = 64
+    lstm_units: int = 32  # LSTM width (adding and copy tasks)
+    vanilla_units: int = 64  # vanilla RNN width (adding and copy tasks)
     adding_steps: int = 1200  # Adam steps of batch 64, fresh data
-    lstm_learning_rate: float = 1e-2
-    vanilla_learning_rate: float = 1e-3
-    clipnorm: float = 1.0
+    lstm_learning_rate: float = 1e-2  # Adam rate for the LSTM
+    vanilla_learning_rate: float = 1e-3  # Adam rate for the vanilla RNN
+    clipnorm: float = 1.0  # gradient-norm clipping of the trained models
     # The copy-memory task, same models (inputs one-hot, 10 symbols).
     copy_timesteps: tuple[int, ...] = (20, 50)
-    copy_steps: int = 3000
+    copy_steps: int = 3000  # Adam steps per copy-memory model
     unclipped_variants: bool = False  # also train every model unclipped
     # Clipping: a vanilla RNN with large recurrent weights, plain SGD.
     clip_seeds: int = 3
-    clip_singular_value: float = 3.0
-    clip_learning_rate: float = 0.05
-    clip_steps: int = 300
-    clip_timesteps: int = 50
-    seed: int = 0
+    clip_singular_value: float = 3.0  # W_h's largest singular value (explodes)
+    clip_learning_rate: float = 0.05  # SGD rate, with and without clipping
+    clip_steps: int = 300  # SGD steps per clipping run
+    clip_timesteps: int = 50  # sequence length of the clipping runs
+    seed: int = 0  # weights and data
+    # Where the report, plots and metrics go.
     run_dir: str = "runs/gradient_flow"
 
     def validate(self) -> None:

@@ -23,25 +23,28 @@ class ImdbConfig:
     # Subsamples for quick runs (smoke): at most this many training / test
     # reviews, drawn with the seed and balanced; None: all of them.
     max_train_reviews: int | None = None
-    max_test_reviews: int | None = None
+    max_test_reviews: int | None = None  # the same for the test reviews
     vocab_size: int = 20_000  # token ids incl. padding (0) and OOV (1)
     max_length: int = 400  # tokens kept per review (the first ones)
+    # Review lengths that batches are bucketed by.
     bucket_boundaries: tuple[int, ...] = (64, 128, 192, 256, 320)
     # Model.
-    embedding_dim: int = 128
+    embedding_dim: int = 128  # width of the word embedding
     # Start the embedding from PPMI-SVD word vectors of the training and
     # unlabelled reviews (never validation or test); about 30 s on 2 cores.
     pretrained_embeddings: bool = True
-    cell: Literal["lstm", "vanilla"] = "lstm"
+    cell: Literal["lstm", "vanilla"] = "lstm"  # recurrent cell of every layer
     layers: int = 2  # recurrent layers in the DeepRNN stack
     units: int = 128  # width of every recurrent layer (each direction)
+    # Each layer reads both directions (concatenated).
     bidirectional: bool = True
     residual: bool = False  # skip connections between equal-width layers
     dropout: float = 0.2  # between recurrent layers
     recurrent_dropout: float = 0.0  # on h_{t-1}, one mask per sequence
     embedding_dropout: float = 0.2  # embedding channels, whole sequence
+    # How the sequence of outputs becomes one vector.
     pooling: Literal["last", "mean", "max", "mean_max"] = "mean_max"
-    head_dropout: float = 0.3
+    head_dropout: float = 0.3  # before the classifier layer
     # Keep the embedding (pretrained or PPMI-SVD) fixed while the rest
     # trains: it holds most of the parameters and overfits first.
     freeze_embedding: bool = False
@@ -55,30 +58,33 @@ class ImdbConfig:
     lm_batch_size: int = 64  # parallel streams (stateful TBPTT)
     lm_sequence_length: int = 70  # words per truncated-BPTT window
     lm_num_sampled: int = 1024  # sampled-softmax candidates; 0: full
-    lm_learning_rate: float = 2e-3
+    lm_learning_rate: float = 2e-3  # peak rate of the LM pretraining
     lm_dropout: float = 0.1  # between layers and before the softmax
     lm_embedding_dropout: float = 0.1  # whole word vectors
     lm_max_train_seconds: float | None = None  # time budget; None: none
     lm_heldout_reviews: int = 500  # unlabelled reviews scored, not trained
     lm_max_reviews: int | None = None  # cap on LM training reviews
     # Training.
+    # The optimizer; it always clips gradients (clipnorm).
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    learning_rate: float = 2e-3
+    learning_rate: float = 2e-3  # peak rate
     # "constant" or "slanted" (ULMFiT's slanted triangular rate: a rise
     # over warmup_fraction of the steps, then a fall to 1/32 of the peak).
     schedule: Literal["constant", "slanted"] = "constant"
+    # Share of the steps the slanted rate rises over.
     warmup_fraction: float = 0.1
     clipnorm: float = 1.0  # gradient-norm clipping, always on
-    batch_size: int = 64
-    epochs: int = 3
+    batch_size: int = 64  # reviews per batch
+    epochs: int = 3  # at most; early stopping may end sooner
     patience: int = 1  # early stopping on validation loss
     jit_compile: bool = False  # XLA; needs fixed bucket shapes
-    seed: int = 1337
+    seed: int = 1337  # weights, dropout, split and data order
     # Scale-out with tf.distribute (README "Several devices"); batch_size
     # is the global batch, split across the replicas.
     strategy: Literal["none", "mirrored", "multiworker"] = "none"
     cpu_devices: int | None = None  # mirrored: N logical CPU devices
     # Outputs.
+    # Where the run writes; the same command resumes it.
     run_dir: str = "runs/imdb_sentiment"
     baseline: bool = True  # TF-IDF and NBSVM bigram baselines, same split
     export: bool = True  # SavedModel + .keras file
