@@ -22,7 +22,6 @@ interruption to resume.
 
 from __future__ import annotations
 
-import json
 import pathlib
 import sys
 import time
@@ -99,7 +98,6 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
         export,
         optimizers,
         plots,
-        run_info,
         training,
     )
     from toolkit.callbacks import ResetStatesEachEpoch
@@ -272,10 +270,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
         export.export_char_lm(inference, vocabulary, run_dir / "saved_model")
         inference.save(run_dir / "model.keras")
     results["samples"] = str(run_dir / "samples")
-    results["seconds"] = {"total": time.perf_counter() - start}
-    results["hardware"] = run_info.hardware()
-    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
-    return results
+    return training_main.write_results(run_dir, results, start)
 
 
 def summary(results: dict) -> str:

@@ -19,7 +19,6 @@ an interruption to resume.
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 import sys
 import time
@@ -160,7 +159,6 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         export,
         plots,
         pretraining,
-        run_info,
         training,
     )
 
@@ -342,13 +340,9 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
             model, vectorizer, run_dir / "saved_model", config.max_length
         )
         model.save(run_dir / "model.keras")
-    results["seconds"] = {
-        "train_and_load": train_seconds,
-        "total": time.perf_counter() - start,
-    }
-    results["hardware"] = run_info.hardware()
-    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
-    return results
+    return training_main.write_results(
+        run_dir, results, start, train_and_load=train_seconds
+    )
 
 
 def summary(results: dict) -> str:

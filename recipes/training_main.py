@@ -5,8 +5,10 @@ exit status (2: a bad option; 1: bad data, a NaN loss, a lost worker)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import sys
+import time
 from collections.abc import Callable, Mapping
 
 from toolkit import config as config_lib
@@ -106,3 +108,17 @@ def start_run(config) -> Run:
         log("XLA is off: it cannot run replicas on logical CPU devices.")
         config = dataclasses.replace(config, jit_compile=False)
     return Run(config, strategy, chief, run_dir, log)
+
+
+def write_results(
+    run_dir: pathlib.Path, results: dict, start: float, **seconds
+):
+    """The shared end of a training recipe: `results` gets its timings
+    (`seconds`, plus the total since `start`, a `time.perf_counter()`) and
+    where it ran, and goes to `run_dir/metrics.json`. Returns `results`."""
+    from toolkit import run_info
+
+    results["seconds"] = {**seconds, "total": time.perf_counter() - start}
+    results["hardware"] = run_info.hardware()
+    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+    return results
