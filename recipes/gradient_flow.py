@@ -13,7 +13,6 @@ gradient_norms.png, adding_T<T>.png, clipping.png.
 from __future__ import annotations
 
 import json
-import math
 import pathlib
 import sys
 import time
@@ -56,20 +55,6 @@ def adding_variants(config: GradientFlowConfig) -> list[dict]:
     return [dict(v, clipnorm=c) for c in clips for v in variants]
 
 
-def label(run: dict) -> str:
-    name = (
-        "vanilla RNN"
-        if run["cell"] == "vanilla"
-        else (f"LSTM, forget bias {run['forget_bias']:g}")
-    )
-    clip = (
-        "no clipping"
-        if run["clipnorm"] is None
-        else (f"clipnorm {run['clipnorm']:g}")
-    )
-    return f"{name} ({run['units']} units), {clip}"
-
-
 TASK_NAMES = {"adding": "Adding problem", "copy": "Copy memory"}
 BASELINE_LABELS = {
     "adding": "predict the mean",
@@ -86,24 +71,8 @@ def slug(variant: dict) -> str:
     return name + ("_noclip" if clip is None else f"_clip{clip:g}")
 
 
-def _baseline(run: dict) -> float:
-    return run.get("baseline_mse", run.get("baseline_cross_entropy"))
-
-
-def _test_value(run: dict) -> float:
-    return run.get("test_mse", run.get("test_cross_entropy"))
-
-
-def _format(value: float) -> str:
-    return "diverged" if math.isnan(value) else f"{value:.4f}"
-
-
-def _score(run: dict) -> str:
-    return f"{_format(_test_value(run))} (baseline {_baseline(run):.4f})"
-
-
 def run_lab(config: GradientFlowConfig, log=print) -> dict:
-    from toolkit import long_range, plots
+    from toolkit import lab_report, long_range, plots
 
     start = time.perf_counter()
     run_dir = config_lib.prepare_run_dir(config, config.run_dir)
@@ -154,14 +123,14 @@ def run_lab(config: GradientFlowConfig, log=print) -> dict:
                     flow_every=max(1, steps // 100),
                     **variant,
                 )
-                loss_curves[label(run)] = run.pop("losses")
-                flow_logs[label(run)] = flow_log
+                loss_curves[lab_report.label(run)] = run.pop("losses")
+                flow_logs[lab_report.label(run)] = flow_log
                 results[task].append(run)
                 log(
-                    f"{task} T={timesteps}: {label(run)}: test "
-                    f"{_score(run)} ({run['seconds']:.0f} s)"
+                    f"{task} T={timesteps}: {lab_report.label(run)}: test "
+                    f"{lab_report.score(run)} ({run['seconds']:.0f} s)"
                 )
-            baseline = _baseline(results[task][-1])
+            baseline = lab_report.baseline_value(results[task][-1])
             plots.loss_curves(
                 loss_curves,
                 run_dir / f"{task}_T{timesteps}.png",
@@ -199,8 +168,8 @@ def run_lab(config: GradientFlowConfig, log=print) -> dict:
             )
             losses = run.pop("losses")
             if seed == 0:
-                clip_curves[label(run)] = losses
-                clip_logs[label(run)] = flow_log
+                clip_curves[lab_report.label(run)] = losses
+                clip_logs[lab_report.label(run)] = flow_log
             results["clipping"].append(run)
             log(
                 f"clipping {clipnorm}, seed {seed}: diverged "
@@ -216,75 +185,9 @@ def run_lab(config: GradientFlowConfig, log=print) -> dict:
     )
     results["seconds"] = time.perf_counter() - start
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
-    (run_dir / "report.md").write_text(report(config, results))
+    (run_dir / "report.md").write_text(lab_report.report(config, results))
     results["report"] = str(run_dir / "report.md")
     return results
-
-
-def _task_table(title, runs, measure, baseline) -> list[str]:
-    lines = [
-        "",
-        f"## {title} ({measure}; {baseline}; solved = under half the baseline)",
-        "",
-        "| T | model | params | test | baseline | test / baseline | solved "
-        "| clipped steps |",
-        "|---:|---|---:|---:|---:|---:|---|---:|",
-    ]
-    for run in runs:
-        lines.append(
-            f"| {run['timesteps']} | {label(run)} | {run['parameters']:,} | "
-            f"{_format(_test_value(run))} | "
-            f"{_baseline(run):.4f} | "
-            f"{_test_value(run) / _baseline(run):.2f} | "
-            f"{'yes' if run['beats_baseline'] else 'no'} | "
-            f"{run['clipped_fraction']:.0%} |"
-        )
-    return lines
-
-
-def report(config: GradientFlowConfig, results: dict) -> str:
-    lines = [
-        "# Gradient-flow lab",
-        "",
-        f"## Gradient norms at initialisation (T = {config.scaling_timesteps})",
-        "",
-        "| model: gradient | at t = 1 | at t = T | first / last |",
-        "|---|---:|---:|---:|",
-    ]
-    for name, row in results["scaling"].items():
-        lines.append(
-            f"| {name} | {row['first']:.3g} | {row['last']:.3g} | "
-            f"{row['first_over_last']:.3g} |"
-        )
-    lines += _task_table(
-        "Adding problem",
-        results["adding"],
-        "test MSE",
-        f"predicting the mean scores {1 / 6:.4f}",
-    )
-    lines += _task_table(
-        "Copy memory",
-        results["copy"],
-        "test cross-entropy, nats per step",
-        "the memoryless model scores 10 ln 8 / (T + 20)",
-    )
-    lines += [
-        "",
-        f"## Clipping (vanilla RNN, sigma_max(W_h) = "
-        f"{config.clip_singular_value:g}, SGD {config.clip_learning_rate:g}"
-        f", {config.clip_steps} steps, T = {config.clip_timesteps})",
-        "",
-        "| clipping | runs | diverged (NaN) | mean clipped steps |",
-        "|---|---:|---:|---:|",
-    ]
-    for clipnorm in (None, config.clipnorm):
-        runs = [r for r in results["clipping"] if r["clipnorm"] == clipnorm]
-        name = "none" if clipnorm is None else f"clipnorm {clipnorm:g}"
-        diverged = sum(r["diverged"] for r in runs)
-        clipped = sum(r["clipped_fraction"] for r in runs) / len(runs)
-        lines.append(f"| {name} | {len(runs)} | {diverged} | {clipped:.0%} |")
-    lines += ["", f"Total {results['seconds']:.0f} s.", ""]
-    return "\n".join(lines)
 
 
 def summary(results: dict) -> str:
