@@ -1,12 +1,15 @@
-"""Training: an epoch loop that resumes exactly.
+"""Training that resumes exactly.
 
-`train_with_resume` runs `model.fit` one epoch at a time. After every epoch
-it writes the weights (with the optimizer state), the dropout seed
-generators' states and then a small state file, each atomically. A killed
-run, started again with the same command, reloads them and redoes the
-interrupted epoch with the same data order (the training data is built per
-epoch from a seed and the epoch number), so it ends where an uninterrupted
-run would. Early stopping and the best checkpoint are part of that state.
+`ExactResume`, a Keras callback for any `fit`, writes after every epoch the
+weights (with the optimizer state), the dropout seed generators' states and
+then a small state file with the checksums of both, each atomically; when
+`fit` starts again on the folder it verifies and reloads them and skips the
+epochs already done. `train_with_resume` runs `model.fit` one epoch at a
+time with one, so that a killed run, started again with the same command,
+redoes the interrupted epoch with the same data order (the training data is
+built per epoch from a seed and the epoch number) and ends where an
+uninterrupted run would. Early stopping and the best checkpoint are part of
+that state.
 """
 
 from __future__ import annotations
