@@ -149,28 +149,9 @@ def get_encoder(config: ImdbConfig, imdb, vectorizer, log):
     return encoder
 
 
-def train_and_evaluate(config: ImdbConfig) -> dict:
-    """The whole recipe; returns what it writes to metrics.json."""
-    from toolkit import (
-        data,
-        distribute,
-        embeddings,
-        evaluation,
-        export,
-        plots,
-        pretraining,
-        training,
-    )
-
-    start = time.perf_counter()
-    run = training_main.start_run(config)
-    config, strategy, chief, run_dir, log = (
-        run.config,
-        run.strategy,
-        run.chief,
-        run.run_dir,
-        run.log,
-    )
+def load_reviews(config: ImdbConfig, log):
+    """The IMDB splits, subsampled as the config asks."""
+    from toolkit import data
 
     imdb = data.load_imdb(
         config.dataset,
@@ -202,49 +183,39 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
                 f"(--max-{name}-reviews); the LSTM and the baselines use "
                 "the same ones"
             )
+    return imdb
+
+
+def make_vocabulary(config: ImdbConfig, imdb, run: training_main.Run):
+    """The vectorizer of the training reviews; its vocabulary is written to
+    the run folder, or checked against the one there on resume."""
+    from toolkit import data
+
     vectorizer = data.make_vectorizer(imdb.train.texts, config.vocab_size)
     vocabulary = vectorizer.get_vocabulary()
-    vocabulary_path = run_dir / "vocabulary.txt"
-    if (
-        vocabulary_path.exists()
-        and vocabulary_path.read_text().splitlines() != vocabulary
-    ):
+    path = run.run_dir / "vocabulary.txt"
+    if path.exists() and path.read_text().splitlines() != vocabulary:
         # The same config on other training texts (another copy of the
         # data): the saved weights index other words.
         raise config_lib.ConfigError(
-            f"{run_dir} holds a run trained with another vocabulary (the "
+            f"{run.run_dir} holds a run trained with another vocabulary (the "
             "training reviews differ); use another --run-dir."
         )
-    if chief:
-        vocabulary_path.write_text("\n".join(vocabulary) + "\n")
-    tokens = {
-        name: data.tokenize(
-            imdb.split(name).texts, vectorizer, config.max_length
-        )
-        for name in ("train", "validation", "test")
-    }
+    if run.chief:
+        path.write_text("\n".join(vocabulary) + "\n")
+    return vectorizer
 
-    def batches(name, shuffle=False, seed=None, batch_size=None):
-        return data.token_dataset(
-            tokens[name],
-            imdb.split(name).labels,
-            batch_size or config.batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            bucket_boundaries=config.bucket_boundaries,
-        ).with_options(distribute.shard_options())
 
-    with strategy.scope():
-        model = build_and_compile(
-            config,
-            len(vocabulary),
-            int(batches("train").cardinality().numpy()),
-        )
-    encoder = None
+def start_encoder(config: ImdbConfig, model, imdb, vectorizer, log):
+    """A pretrained encoder applied to `model` (returned), or PPMI-SVD
+    embeddings set in it (returns None), as the config asks."""
+    from toolkit import embeddings, pretraining
+
     if config.pretrain or config.encoder:
         encoder = get_encoder(config, imdb, vectorizer, log)
         pretraining.apply_encoder(model, encoder)
-    elif config.pretrained_embeddings:
+        return encoder
+    if config.pretrained_embeddings:
         embedding_start = time.perf_counter()
         texts = imdb.train.texts + imdb.unsup.texts  # never test
         vectors = embeddings.vectorizer_embeddings(
@@ -255,67 +226,35 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
             f"PPMI-SVD embeddings from {len(texts):,} reviews in "
             f"{time.perf_counter() - embedding_start:.0f} s"
         )
-    log(f"Model: {model.count_params():,} parameters")
+    return None
 
-    state = training.train_with_resume(
-        model,
-        lambda epoch: batches("train", shuffle=True, seed=config.seed + epoch),
-        batches("validation", batch_size=256),
-        run_dir,
-        epochs=config.epochs,
-        patience=config.patience,
-        verbose=config.verbose,
-        chief=chief,
-    )
-    train_seconds = time.perf_counter() - start
-    if not chief:
-        return {"chief": False, "distribute": distribute.describe(strategy)}
-    # Evaluation and export use a one-device copy: under a multi-worker
-    # strategy the chief alone cannot run the distributed model.
-    model = distribute.local_copy(model)
 
-    # The test set is touched once, here, after training is over.
-    test = evaluation.binary_report(
-        *evaluation.predict_dataset(model, batches("test", batch_size=256))
+def encoder_results(encoder) -> dict:
+    """What metrics.json says about the pretrained encoder."""
+    keys = (
+        "fingerprint",
+        "heldout_perplexity",
+        "best_epoch",
+        "epochs_run",
+        "stop_reason",
+        "train_seconds",
+        "train_words",
+        "history",
     )
-    results = {
-        "test": test,
-        "best_epoch": state.best_epoch + 1,
-        "best_val_loss": state.best_value,
-        "epochs_run": state.epochs_done,
-        "stop_reason": state.stop_reason,
-        "data": imdb.metadata,
-        "parameters": int(model.count_params()),
-        "distribute": distribute.describe(strategy),
+    return {
+        **{key: encoder.info[key] for key in keys},
+        "path": str(encoder.path),
     }
-    if encoder is not None:
-        results["encoder"] = {
-            key: encoder.info[key]
-            for key in (
-                "fingerprint",
-                "heldout_perplexity",
-                "best_epoch",
-                "epochs_run",
-                "stop_reason",
-                "train_seconds",
-                "train_words",
-                "history",
-            )
-        }
-        results["encoder"]["path"] = str(encoder.path)
-    if config.baseline:
-        split = (
-            imdb.train.texts,
-            imdb.train.labels,
-            imdb.test.texts,
-            imdb.test.labels,
-        )
-        results["baseline"] = evaluation.tfidf_bigram_baseline(*split)
-        results["nbsvm"] = evaluation.nbsvm_bigram_baseline(*split)
-    history = training.read_history(run_dir)
+
+
+def write_plots(config: ImdbConfig, run_dir, state, test, encoder) -> None:
+    """training_curves.png, confusion_matrix.png and, with a pretrained
+    encoder, lm_curves.png."""
+    from toolkit import plots, training
+
     direction = "bidirectional " if config.bidirectional else ""
     plots.training_curves(
-        history,
+        training.read_history(run_dir),
         run_dir / "training_curves.png",
         title=f"IMDB: {config.layers}-layer {direction}{config.cell}, "
         f"{config.units} units"
@@ -335,6 +274,83 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         run_dir / "confusion_matrix.png",
         title=f"test accuracy {test['accuracy']:.2%}",
     )
+
+
+def train_and_evaluate(config: ImdbConfig) -> dict:
+    """The whole recipe; returns what it writes to metrics.json."""
+    from toolkit import data, distribute, evaluation, export, training
+
+    start = time.perf_counter()
+    run = training_main.start_run(config)
+    config, run_dir, log = run.config, run.run_dir, run.log
+    imdb = load_reviews(config, log)
+    vectorizer = make_vocabulary(config, imdb, run)
+    tokens = {
+        name: data.tokenize(
+            imdb.split(name).texts, vectorizer, config.max_length
+        )
+        for name in ("train", "validation", "test")
+    }
+
+    def batches(name, shuffle=False, seed=None, batch_size=None):
+        return data.token_dataset(
+            tokens[name],
+            imdb.split(name).labels,
+            batch_size or config.batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            bucket_boundaries=config.bucket_boundaries,
+        ).with_options(distribute.shard_options())
+
+    with run.strategy.scope():
+        model = build_and_compile(
+            config,
+            len(vectorizer.get_vocabulary()),
+            int(batches("train").cardinality().numpy()),
+        )
+    encoder = start_encoder(config, model, imdb, vectorizer, log)
+    log(f"Model: {model.count_params():,} parameters")
+
+    state = training.train_with_resume(
+        model,
+        lambda epoch: batches("train", shuffle=True, seed=config.seed + epoch),
+        batches("validation", batch_size=256),
+        run_dir,
+        epochs=config.epochs,
+        patience=config.patience,
+        verbose=config.verbose,
+        chief=run.chief,
+    )
+    train_seconds = time.perf_counter() - start
+    described = distribute.describe(run.strategy)
+    if not run.chief:
+        return {"chief": False, "distribute": described}
+    # Evaluation and export use a one-device copy: under a multi-worker
+    # strategy the chief alone cannot run the distributed model.
+    model = distribute.local_copy(model)
+
+    # The test set is touched once, here, after training is over.
+    test = evaluation.binary_report(
+        *evaluation.predict_dataset(model, batches("test", batch_size=256))
+    )
+    results = {
+        "test": test,
+        "best_epoch": state.best_epoch + 1,
+        "best_val_loss": state.best_value,
+        "epochs_run": state.epochs_done,
+        "stop_reason": state.stop_reason,
+        "data": imdb.metadata,
+        "parameters": int(model.count_params()),
+        "distribute": described,
+    }
+    if encoder is not None:
+        results["encoder"] = encoder_results(encoder)
+    if config.baseline:
+        split = (imdb.train.texts, imdb.train.labels)
+        split += (imdb.test.texts, imdb.test.labels)
+        results["baseline"] = evaluation.tfidf_bigram_baseline(*split)
+        results["nbsvm"] = evaluation.nbsvm_bigram_baseline(*split)
+    write_plots(config, run_dir, state, test, encoder)
     if config.export:
         export.export_text_classifier(
             model, vectorizer, run_dir / "saved_model", config.max_length
