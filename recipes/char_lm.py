@@ -86,70 +86,49 @@ def build_model(config: CharLmConfig, vocab_size: int, training: bool):
     )
 
 
-def train_and_evaluate(config: CharLmConfig) -> dict:
-    """The whole recipe; returns what it writes to metrics.json."""
-    import keras
-    import numpy as np
-
-    from toolkit import (
-        data,
-        distribute,
-        evaluation,
-        export,
-        optimizers,
-        plots,
-        training,
-    )
-    from toolkit.callbacks import ResetStatesEachEpoch
+def check_vocabulary(vocabulary, run: training_main.Run) -> None:
+    """Write the corpus's vocabulary to the run folder, or check it against
+    the one there on resume."""
     from toolkit.data.char_lm import CharVocabulary
-    from toolkit.sampling import SampleWriter
 
-    start = time.perf_counter()
-    run = training_main.start_run(config)
-    config, strategy, chief, run_dir, log = (
-        run.config,
-        run.strategy,
-        run.chief,
-        run.run_dir,
-        run.log,
-    )
-
-    corpus = load_corpus(config)
-    vocabulary = corpus.vocabulary
-    vocabulary_path = run_dir / "vocabulary.json"
-    if vocabulary_path.exists():
-        saved = CharVocabulary.from_json(vocabulary_path.read_text())
-        if saved != vocabulary:
+    path = run.run_dir / "vocabulary.json"
+    if path.exists():
+        if CharVocabulary.from_json(path.read_text()) != vocabulary:
             raise config_lib.ConfigError(
-                f"{run_dir} holds a run on a corpus with another vocabulary; "
-                "use another --run-dir."
+                f"{run.run_dir} holds a run on a corpus with another "
+                "vocabulary; use another --run-dir."
             )
-    if chief:
-        vocabulary_path.write_text(vocabulary.to_json())
-    sizes = ", ".join(f"{k} {len(v):,}" for k, v in corpus.splits.items())
-    log(
-        f"Corpus {corpus.name}: {len(vocabulary)} characters; {sizes} "
-        f"characters ({corpus.metadata['source']})"
-    )
-    train_ids = corpus.splits["train"]
-    validation_ids = corpus.splits["validation"]
-    stateful = config.batching == "stateful"
+    if run.chief:
+        path.write_text(vocabulary.to_json())
 
+
+def epoch_steps(config: CharLmConfig, train_characters: int) -> int:
+    """Batches per epoch: `--steps-per-epoch`, else one pass over the
+    training split (stateful streams or shuffled windows)."""
     B, T = config.batch_size, config.sequence_length
-    if stateful:
-        full_pass = ((len(train_ids) - T) // B) // T
+    if config.batching == "stateful":
+        full_pass = ((train_characters - T) // B) // T
     else:
-        full_pass = -(-((len(train_ids) - 1) // T) // B)
+        full_pass = -(-((train_characters - 1) // T) // B)
     if full_pass < 1:
         raise config_lib.ConfigError(
-            f"The training split ({len(train_ids):,} characters) is too short "
-            f"for batch_size={B} x sequence_length={T}; lower them."
+            f"The training split ({train_characters:,} characters) is too "
+            f"short for batch_size={B} x sequence_length={T}; lower them."
         )
-    steps_per_epoch = config.steps_per_epoch or full_pass
+    return config.steps_per_epoch or full_pass
 
-    def train_data_for_epoch(epoch: int):
+
+def train_data(config: CharLmConfig, train_ids, steps_per_epoch: int):
+    """`epoch -> dataset`, the same batches for the same epoch."""
+    import numpy as np
+
+    from toolkit import data, distribute
+
+    B, T = config.batch_size, config.sequence_length
+
+    def for_epoch(epoch: int):
         rng = np.random.default_rng([config.seed, epoch])
-        if stateful:
+        if config.batching == "stateful":
             # A whole pass starts each epoch at the streams' beginning;
             # shorter epochs take turns through them.
             return data.tbptt_dataset(
@@ -169,9 +148,19 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
             .with_options(distribute.shard_options())
         )
 
+    return for_epoch
+
+
+def compile_model(config: CharLmConfig, vocab_size, steps_per_epoch, strategy):
+    """The training model, built and compiled under `strategy`."""
+    import keras
+    import numpy as np
+
+    from toolkit import optimizers
+
     total_steps = config.epochs * steps_per_epoch
     with strategy.scope():
-        model = build_model(config, len(vocabulary), training=True)
+        model = build_model(config, vocab_size, training=True)
         learning_rate = optimizers.make_schedule(
             config.schedule,
             config.learning_rate,
@@ -186,13 +175,18 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             jit_compile=config.jit_compile,
         )
-        model(np.zeros((B if stateful else 1, 1), dtype="int32"))  # build
-    log(
-        f"Model: {model.count_params():,} parameters; {steps_per_epoch:,} "
-        f"steps of {B}x{T} characters per epoch, {config.batching} batches"
-    )
+        batch = config.batch_size if config.batching == "stateful" else 1
+        model(np.zeros((batch, 1), dtype="int32"))  # build
+    return model
 
-    prime = config.sample_prime or vocabulary.decode(validation_ids[:32])
+
+def epoch_callbacks(config: CharLmConfig, run, vocabulary, validation_ids):
+    """Validation over the whole split, per-epoch samples (the chief's) and,
+    for stateful batches, a state reset as each epoch starts."""
+    from toolkit import evaluation
+    from toolkit.callbacks import ResetStatesEachEpoch
+    from toolkit.sampling import SampleWriter
+
     callbacks = [
         # Every worker scores validation (same weights, same number), so
         # all agree on the best epoch; only the chief writes samples.
@@ -200,10 +194,11 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
             validation_ids, config.eval_batch_size, config.eval_sequence_length
         ),
     ]
-    if chief:
+    if run.chief:
+        prime = config.sample_prime or vocabulary.decode(validation_ids[:32])
         callbacks.append(
             SampleWriter(
-                run_dir / "samples",
+                run.run_dir / "samples",
                 vocabulary,
                 prime,
                 config.sample_temperatures,
@@ -211,17 +206,51 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
                 seed=config.seed,
             )
         )
-    if stateful:
+    if config.batching == "stateful":
         callbacks.insert(0, ResetStatesEachEpoch())
+    return callbacks
+
+
+def train_and_evaluate(config: CharLmConfig) -> dict:
+    """The whole recipe; returns what it writes to metrics.json."""
+    from toolkit import distribute, evaluation, export, plots, training
+
+    start = time.perf_counter()
+    run = training_main.start_run(config)
+    config, strategy, chief, run_dir, log = (
+        run.config,
+        run.strategy,
+        run.chief,
+        run.run_dir,
+        run.log,
+    )
+    corpus = load_corpus(config)
+    vocabulary = corpus.vocabulary
+    check_vocabulary(vocabulary, run)
+    sizes = ", ".join(f"{k} {len(v):,}" for k, v in corpus.splits.items())
+    log(
+        f"Corpus {corpus.name}: {len(vocabulary)} characters; {sizes} "
+        f"characters ({corpus.metadata['source']})"
+    )
+    train_ids = corpus.splits["train"]
+    steps_per_epoch = epoch_steps(config, len(train_ids))
+    model = compile_model(config, len(vocabulary), steps_per_epoch, strategy)
+    log(
+        f"Model: {model.count_params():,} parameters; {steps_per_epoch:,} "
+        f"steps of {config.batch_size}x{config.sequence_length} characters "
+        f"per epoch, {config.batching} batches"
+    )
     state = training.train_with_resume(
         model,
-        train_data_for_epoch,
+        train_data(config, train_ids, steps_per_epoch),
         None,
         run_dir,
         epochs=config.epochs,
         patience=config.patience,
         verbose=config.verbose,
-        callbacks=callbacks,
+        callbacks=epoch_callbacks(
+            config, run, vocabulary, corpus.splits["validation"]
+        ),
         max_train_seconds=config.max_train_seconds,
         chief=chief,
     )
