@@ -114,18 +114,24 @@ def test_a_corrupt_config_json_gets_a_one_line_error(tmp_path, text):
     run_dir.release_lock(folder)
 
 
+def run_tiny_recipe(train_and_evaluate, folder) -> int:
+    """The recipes' command-line entry around `train_and_evaluate`, with a
+    `TinyConfig` whose run folder is `folder`; returns the exit status."""
+    return training_main.run(
+        "Tiny.",
+        {"default": TinyConfig(str(folder))},
+        TinyConfig,
+        train_and_evaluate,
+        summary=str,
+        argv=[],
+    )
+
+
 def test_the_recipe_entry_turns_run_dir_errors_into_one_line(capsys, tmp_path):
     def damaged(config):
         raise run_dir.RunDirError("x/epoch_001.weights.h5 is damaged; fix.")
 
-    status = training_main.run(
-        "Tiny.",
-        {"default": TinyConfig(str(tmp_path))},
-        TinyConfig,
-        damaged,
-        summary=str,
-        argv=[],
-    )
+    status = run_tiny_recipe(damaged, tmp_path)
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 1
     assert err == ["error: x/epoch_001.weights.h5 is damaged; fix."]
@@ -191,14 +197,7 @@ def test_a_run_that_fails_on_its_data_leaves_no_folder(tmp_path):
         (folder / "checkpoints").mkdir()
         raise DataNotFoundError("no data here; pass --data-dir.")
 
-    status = training_main.run(
-        "Tiny.",
-        {"default": TinyConfig(str(folder))},
-        TinyConfig,
-        missing_data,
-        summary=str,
-        argv=[],
-    )
+    status = run_tiny_recipe(missing_data, folder)
     assert status == 1
     assert not folder.exists()
 
