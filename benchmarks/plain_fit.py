@@ -26,9 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from rnn_throughput import LAYERS  # noqa: E402 (this folder)
-
-from toolkit.run_info import cpu_model  # noqa: E402
+from rnn_throughput import LAYERS, machine  # noqa: E402 (this folder)
 
 
 def plain_model(layer_class, units, timesteps, features):
@@ -57,7 +55,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     print(
-        f"{cpu_model()}, {os.cpu_count()} CPUs; keras {keras.__version__}; "
+        f"{machine()}; keras {keras.__version__}; "
         f"{args.cell}, batch {args.batch}, {args.timesteps} timesteps, "
         f"{args.features} features, {args.batches} batches per epoch, "
         f"median of {args.rounds} epochs"

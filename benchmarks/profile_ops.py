@@ -29,10 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from rnn_throughput import LAYERS  # noqa: E402 (this folder)
+from rnn_throughput import LAYERS, machine  # noqa: E402 (this folder)
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
-
-from toolkit.run_info import cpu_model  # noqa: E402
 
 
 def build_model(layer_class, args):
@@ -126,7 +124,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     print(
-        f"{cpu_model()}, {os.cpu_count()} CPUs; {args.cell} {args.units} "
+        f"{machine()}; {args.cell} {args.units} "
         f"units, batch {args.batch}, timesteps {args.timesteps}, features "
         f"{args.features}, {args.mode}, {args.steps} traced steps"
     )

@@ -75,6 +75,13 @@ def instruction_sets() -> list[str]:
     return []
 
 
+def machine() -> str:
+    """The CPU model, its instruction sets and core count, for every
+    benchmark table's header."""
+    sets = ", ".join(instruction_sets()) or "no AVX2"
+    return f"{cpu_model()} ({sets}), {os.cpu_count()} CPUs"
+
+
 def parse_jit(value: str):
     return {"auto": "auto", "true": True, "false": False}[value]
 
@@ -241,8 +248,7 @@ def main(argv=None):
         return
 
     print(
-        f"{cpu_model()} ({', '.join(instruction_sets()) or 'no AVX2'}), "
-        f"{os.cpu_count()} CPUs; keras {keras.__version__}, backend "
+        f"{machine()}; keras {keras.__version__}, backend "
         f"{keras.backend.backend()}"
     )
     print(
