@@ -1,6 +1,7 @@
-"""Character language models (Tiny Shakespeare, text8, any text file):
-train with truncated backprop through time, score in bits per character,
-sample, export.
+"""Character language models: train, score in bits per character, export.
+
+Tiny Shakespeare, text8 or any text file, trained with truncated
+backpropagation through time.
 
     python recipes/char_lm.py --data-dir=../shared/data
     python recipes/char_lm.py --preset=smoke --data-dir=../shared/data
@@ -211,54 +212,12 @@ def epoch_callbacks(config: CharLmConfig, run, vocabulary, validation_ids):
     return callbacks
 
 
-def train_and_evaluate(config: CharLmConfig) -> dict:
-    """The whole recipe; returns what it writes to metrics.json."""
-    from toolkit import distribute, evaluation, export, plots, training
+def evaluate(config: CharLmConfig, model, corpus, state, log) -> dict:
+    """Cross-entropy over the whole validation and test splits with the
+    best epoch's weights (the test split's only use), and what
+    metrics.json says about the run."""
+    from toolkit import evaluation
 
-    start = time.perf_counter()
-    run = training_main.start_run(config)
-    config, strategy, chief, run_dir, log = (
-        run.config,
-        run.strategy,
-        run.chief,
-        run.run_dir,
-        run.log,
-    )
-    corpus = load_corpus(config)
-    vocabulary = corpus.vocabulary
-    check_vocabulary(vocabulary, run)
-    sizes = ", ".join(f"{k} {len(v):,}" for k, v in corpus.splits.items())
-    log(
-        f"Corpus {corpus.name}: {len(vocabulary)} characters; {sizes} "
-        f"characters ({corpus.metadata['source']})"
-    )
-    train_ids = corpus.splits["train"]
-    steps_per_epoch = epoch_steps(config, len(train_ids))
-    model = compile_model(config, len(vocabulary), steps_per_epoch, strategy)
-    log(
-        f"Model: {model.count_params():,} parameters; {steps_per_epoch:,} "
-        f"steps of {config.batch_size}x{config.sequence_length} characters "
-        f"per epoch, {config.batching} batches"
-    )
-    state = training.train_with_resume(
-        model,
-        train_data(config, train_ids, steps_per_epoch),
-        None,
-        run_dir,
-        epochs=config.epochs,
-        patience=config.patience,
-        verbose=config.verbose,
-        callbacks=epoch_callbacks(
-            config, run, vocabulary, corpus.splits["validation"]
-        ),
-        max_train_seconds=config.max_train_seconds,
-        chief=chief,
-    )
-    if not chief:
-        return {"chief": False, "distribute": distribute.describe(strategy)}
-    model = distribute.local_copy(model)  # scored and exported on one device
-
-    # Whole splits, with the best epoch's weights; test only once, here.
     def score(name):
         result = evaluation.char_lm_cross_entropy(
             model,
@@ -281,23 +240,75 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
         "stop_reason": state.stop_reason,
         "train_seconds": state.train_seconds,
         "parameters": int(model.count_params()),
-        "distribute": distribute.describe(strategy),
     }
     if "test" in corpus.splits:
         results["test"] = score("test")
-    history = training.read_history(run_dir)
+    return results
+
+
+def export_model(config: CharLmConfig, model, vocabulary, run_dir) -> None:
+    """saved_model/ and model.keras from a stateless copy of `model` that
+    takes any batch size: what users load and serve."""
+    from toolkit import export
+
+    inference = build_model(config, len(vocabulary), training=False)
+    inference.set_weights(model.get_weights())
+    export.export_char_lm(inference, vocabulary, run_dir / "saved_model")
+    inference.save(run_dir / "model.keras")
+
+
+def train_and_evaluate(config: CharLmConfig) -> dict:
+    """The whole recipe; returns what it writes to metrics.json."""
+    from toolkit import distribute, plots, training
+
+    start = time.perf_counter()
+    run = training_main.start_run(config)
+    config, run_dir, log = run.config, run.run_dir, run.log
+    corpus = load_corpus(config)
+    vocabulary = corpus.vocabulary
+    check_vocabulary(vocabulary, run)
+    sizes = ", ".join(f"{k} {len(v):,}" for k, v in corpus.splits.items())
+    log(
+        f"Corpus {corpus.name}: {len(vocabulary)} characters; {sizes} "
+        f"characters ({corpus.metadata['source']})"
+    )
+    train_ids = corpus.splits["train"]
+    steps = epoch_steps(config, len(train_ids))
+    model = compile_model(config, len(vocabulary), steps, run.strategy)
+    log(
+        f"Model: {model.count_params():,} parameters; {steps:,} steps of "
+        f"{config.batch_size}x{config.sequence_length} characters per "
+        f"epoch, {config.batching} batches"
+    )
+    state = training.train_with_resume(
+        model,
+        train_data(config, train_ids, steps),
+        None,
+        run_dir,
+        epochs=config.epochs,
+        patience=config.patience,
+        verbose=config.verbose,
+        callbacks=epoch_callbacks(
+            config, run, vocabulary, corpus.splits["validation"]
+        ),
+        max_train_seconds=config.max_train_seconds,
+        chief=run.chief,
+    )
+    described = distribute.describe(run.strategy)
+    if not run.chief:
+        return {"chief": False, "distribute": described}
+    model = distribute.local_copy(model)  # scored and exported on one device
+
+    results = evaluate(config, model, corpus, state, log)
+    results["distribute"] = described
     plots.char_lm_curves(
-        history,
+        training.read_history(run_dir),
         run_dir / "learning_curves.png",
         title=f"{corpus.name}: {config.layers}-layer {config.cell}, "
         f"{config.units} units",
     )
     if config.export:
-        # Stateless, any batch size: what users load and serve.
-        inference = build_model(config, len(vocabulary), training=False)
-        inference.set_weights(model.get_weights())
-        export.export_char_lm(inference, vocabulary, run_dir / "saved_model")
-        inference.save(run_dir / "model.keras")
+        export_model(config, model, vocabulary, run_dir)
     results["samples"] = str(run_dir / "samples")
     return training_main.write_results(run_dir, results, start)
 

@@ -1,6 +1,7 @@
-"""Gradient-flow lab: vanishing and exploding gradients in a vanilla RNN,
-the LSTM's cell state, and gradient clipping, measured with the toolkit's
-own layers.
+"""Gradient-flow lab: how gradients vanish, explode, and flow in an LSTM.
+
+Vanishing and exploding gradients in a vanilla RNN, the LSTM's cell state,
+and gradient clipping, measured with the toolkit's own layers.
 
     python recipes/gradient_flow.py              # preset quick, < 10 min
     python recipes/gradient_flow.py --preset=full

@@ -276,44 +276,100 @@ def write_plots(config: ImdbConfig, run_dir, state, test, encoder) -> None:
     )
 
 
+class ReviewBatches:
+    """The tokenized splits, batched: `batches("train", shuffle=True,
+    seed=...)` is a tf.data dataset of (ids (batch, <= max_length), labels
+    (batch,)), bucketed by length as the config asks."""
+
+    def __init__(self, config: ImdbConfig, imdb, vectorizer):
+        from toolkit import data
+
+        self.config, self.imdb = config, imdb
+        self.tokens = {
+            name: data.tokenize(
+                imdb.split(name).texts, vectorizer, config.max_length
+            )
+            for name in ("train", "validation", "test")
+        }
+
+    def __call__(self, name, shuffle=False, seed=None, batch_size=None):
+        from toolkit import data, distribute
+
+        return data.token_dataset(
+            self.tokens[name],
+            self.imdb.split(name).labels,
+            batch_size or self.config.batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            bucket_boundaries=self.config.bucket_boundaries,
+        ).with_options(distribute.shard_options())
+
+    def training_epoch(self, epoch: int):
+        """The shuffled training batches of `epoch`, the same on a resume."""
+        return self("train", shuffle=True, seed=self.config.seed + epoch)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return int(self("train").cardinality().numpy())
+
+
+def evaluate(config: ImdbConfig, model, imdb, batches, state, encoder):
+    """The test report (the test set's only use), the baselines on the same
+    split, and what metrics.json says about the run."""
+    from toolkit import evaluation
+
+    test = evaluation.binary_report(
+        *evaluation.predict_dataset(model, batches("test", batch_size=256))
+    )
+    results = {
+        "test": test,
+        "best_epoch": state.best_epoch + 1,
+        "best_val_loss": state.best_value,
+        "epochs_run": state.epochs_done,
+        "stop_reason": state.stop_reason,
+        "data": imdb.metadata,
+        "parameters": int(model.count_params()),
+    }
+    if encoder is not None:
+        results["encoder"] = encoder_results(encoder)
+    if config.baseline:
+        split = (imdb.train.texts, imdb.train.labels)
+        split += (imdb.test.texts, imdb.test.labels)
+        results["baseline"] = evaluation.tfidf_bigram_baseline(*split)
+        results["nbsvm"] = evaluation.nbsvm_bigram_baseline(*split)
+    return results
+
+
+def export_model(config: ImdbConfig, model, vectorizer, run_dir) -> None:
+    """saved_model/ (raw text in, probability out) and model.keras."""
+    from toolkit import export
+
+    export.export_text_classifier(
+        model, vectorizer, run_dir / "saved_model", config.max_length
+    )
+    model.save(run_dir / "model.keras")
+
+
 def train_and_evaluate(config: ImdbConfig) -> dict:
     """The whole recipe; returns what it writes to metrics.json."""
-    from toolkit import data, distribute, evaluation, export, training
+    from toolkit import distribute, training
 
     start = time.perf_counter()
     run = training_main.start_run(config)
     config, run_dir, log = run.config, run.run_dir, run.log
     imdb = load_reviews(config, log)
     vectorizer = make_vocabulary(config, imdb, run)
-    tokens = {
-        name: data.tokenize(
-            imdb.split(name).texts, vectorizer, config.max_length
-        )
-        for name in ("train", "validation", "test")
-    }
-
-    def batches(name, shuffle=False, seed=None, batch_size=None):
-        return data.token_dataset(
-            tokens[name],
-            imdb.split(name).labels,
-            batch_size or config.batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            bucket_boundaries=config.bucket_boundaries,
-        ).with_options(distribute.shard_options())
-
+    batches = ReviewBatches(config, imdb, vectorizer)
     with run.strategy.scope():
         model = build_and_compile(
-            config,
-            len(vectorizer.get_vocabulary()),
-            int(batches("train").cardinality().numpy()),
+            config, vectorizer.vocabulary_size(), batches.steps_per_epoch
         )
     encoder = start_encoder(config, model, imdb, vectorizer, log)
     log(f"Model: {model.count_params():,} parameters")
 
     state = training.train_with_resume(
         model,
-        lambda epoch: batches("train", shuffle=True, seed=config.seed + epoch),
+        batches.training_epoch,
         batches("validation", batch_size=256),
         run_dir,
         epochs=config.epochs,
@@ -329,33 +385,11 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
     # strategy the chief alone cannot run the distributed model.
     model = distribute.local_copy(model)
 
-    # The test set is touched once, here, after training is over.
-    test = evaluation.binary_report(
-        *evaluation.predict_dataset(model, batches("test", batch_size=256))
-    )
-    results = {
-        "test": test,
-        "best_epoch": state.best_epoch + 1,
-        "best_val_loss": state.best_value,
-        "epochs_run": state.epochs_done,
-        "stop_reason": state.stop_reason,
-        "data": imdb.metadata,
-        "parameters": int(model.count_params()),
-        "distribute": described,
-    }
-    if encoder is not None:
-        results["encoder"] = encoder_results(encoder)
-    if config.baseline:
-        split = (imdb.train.texts, imdb.train.labels)
-        split += (imdb.test.texts, imdb.test.labels)
-        results["baseline"] = evaluation.tfidf_bigram_baseline(*split)
-        results["nbsvm"] = evaluation.nbsvm_bigram_baseline(*split)
-    write_plots(config, run_dir, state, test, encoder)
+    results = evaluate(config, model, imdb, batches, state, encoder)
+    results["distribute"] = described
+    write_plots(config, run_dir, state, results["test"], encoder)
     if config.export:
-        export.export_text_classifier(
-            model, vectorizer, run_dir / "saved_model", config.max_length
-        )
-        model.save(run_dir / "model.keras")
+        export_model(config, model, vectorizer, run_dir)
     return training_main.write_results(
         run_dir, results, start, train_and_load=train_seconds
     )

@@ -11,7 +11,6 @@ standard input. `--json` prints a JSON list instead.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pathlib
@@ -23,6 +22,7 @@ if __package__ in (None, ""):  # `python recipes/predict.py`
 
 # TensorFlow imported quietly; the recipes package does not import toolkit.
 import recipes  # noqa: E402, F401
+from recipes._cli import ArgumentParser  # noqa: E402
 
 
 def load_texts(args) -> list[str]:
@@ -55,17 +55,30 @@ def score(model_dir: str, texts: list[str], batch_size: int = 256):
     return scores
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__,
+def make_parser() -> ArgumentParser:
+    parser = ArgumentParser(__doc__)
+    parser.add_argument(
+        "model_dir", help="the run's saved_model/ folder (from a recipe)"
     )
-    parser.add_argument("model_dir", help="the run's saved_model/ folder")
-    parser.add_argument("texts", nargs="*", help="texts to score, or -")
-    parser.add_argument("--file", help="a file with one text per line")
-    parser.add_argument("--json", action="store_true", help="JSON output")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "texts",
+        nargs="*",
+        help="texts to score; a single - reads one text per line from "
+        "standard input",
+    )
+    parser.add_argument(
+        "--file", help="a UTF-8 text file with one text per line"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of {text, probability} instead of lines",
+    )
+    return parser
+
+
+def main(argv=None) -> int:
+    args = make_parser().parse_args(argv)
     texts = load_texts(args)
     scores = score(args.model_dir, texts)
     if args.json:

@@ -1,8 +1,8 @@
 """Print text sampled from a trained character LM.
 
     python recipes/sample.py --run-dir=runs/shakespeare --prime="ROMEO:"
-    python recipes/sample.py --saved-model=runs/shakespeare/saved_model \
-        --length=500 --temperature=0.8 --seed=7
+    python recipes/sample.py --saved-model=runs/shakespeare/saved_model
+    python recipes/sample.py --run-dir=runs/shakespeare --length=200 --top-k=5
 
 From a run folder it loads config.json, vocabulary.json and the best
 checkpoint (or `--checkpoint`) and samples with `toolkit.sampling`
@@ -12,7 +12,6 @@ signature, which needs TensorFlow only (no top-k there).
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import sys
 
@@ -20,28 +19,47 @@ if __package__ in (None, ""):  # `python recipes/sample.py`
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import recipes  # noqa: E402, F401 (TensorFlow imported quietly)
+from recipes._cli import RUN_ERROR, ArgumentParser, fail  # noqa: E402
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(
-        description="Sample text from a trained character language model."
-    )
+def make_parser() -> ArgumentParser:
+    parser = ArgumentParser(__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run-dir", help="a recipes/char_lm.py run folder")
-    source.add_argument("--saved-model", help="an exported SavedModel")
+    source.add_argument(
+        "--run-dir", help="a recipes/char_lm.py run folder to sample from"
+    )
+    source.add_argument(
+        "--saved-model",
+        help="a character LM SavedModel (the run's saved_model/ folder)",
+    )
     parser.add_argument(
         "--checkpoint",
-        help="weights file in the run folder (default: checkpoints/"
-        "best.weights.h5)",
+        help="weights file to load with --run-dir, instead of the run "
+        "folder's checkpoints/best.weights.h5",
     )
     parser.add_argument(
-        "--prime", default="\n", help="text to start from (default: newline)"
+        "--prime", default="\n", help="text the sample continues"
     )
-    parser.add_argument("--length", type=int, default=500)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--length", type=int, default=500, help="characters to generate"
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="softmax temperature: below 1 more predictable, above 1 more "
+        "varied; 0 picks the likeliest character",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        help="sample from the k likeliest characters only (--run-dir only)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed of the sampling"
+    )
+    return parser
 
 
 def from_run_dir(args) -> str:
@@ -111,12 +129,11 @@ def _assertion_text(message: str) -> str:
 
 
 def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = make_parser().parse_args(argv)
     try:
         text = from_run_dir(args) if args.run_dir else from_saved_model(args)
     except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return fail(str(error), RUN_ERROR)
     print(args.prime + text)
     return 0
 

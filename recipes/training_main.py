@@ -1,6 +1,7 @@
 """The command-line entry shared by the training recipes: options, then
 the run, with every expected failure turned into one `error:` line and an
-exit status (2: a bad option; 1: bad data, a NaN loss, a lost worker)."""
+exit status (2: a bad option; 1: bad data, a NaN loss, a lost worker), as
+`recipes._cli` sets out for every script."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
+from recipes._cli import HELP_HINT, RUN_ERROR, USAGE_ERROR, fail
 from toolkit import config as config_lib
 
 
@@ -32,8 +34,7 @@ def run(
     try:
         preset, config = config_lib.parse_config(presets, argv, default_preset)
     except config_lib.ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return fail(f"{error} {HELP_HINT}", USAGE_ERROR)
     if getattr(config, "verbose", 0):
         print(f"Preset {preset!r}; run folder {config.run_dir}")
     from toolkit.data import CorruptDataError, DataNotFoundError
@@ -53,22 +54,18 @@ def run(
         DistributeConfigError,
         EncoderMismatchError,
     ) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return fail(str(error), USAGE_ERROR)
     except (DataNotFoundError, CorruptDataError) as error:
         # Nothing was trained: leave no folder that the corrected command
         # would refuse as "a different config".
         discard_unstarted(config.run_dir)
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return fail(str(error), RUN_ERROR)
     except (NonFiniteLossError, RunDirError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return fail(str(error), RUN_ERROR)
     except LOST_WORKER_ERRORS as error:
         if getattr(config, "strategy", "none") != "multiworker":
             raise
-        print(f"error: {lost_worker_message(error)}", file=sys.stderr)
-        return 1
+        return fail(lost_worker_message(error), RUN_ERROR)
     if results.get("chief", True):
         print(summary(results))
     return 0
