@@ -17,11 +17,24 @@ keeps the same help layout, error line and exit status.
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 
 USAGE_ERROR = 2
 RUN_ERROR = 1
 HELP_HINT = "Run with --help to see the options."
+INT32_MAX = 2**31 - 1
+TRUST_NOTE = (
+    "A SavedModel is a program: loading and calling it runs whatever its "
+    "graph holds, file writes included. Serve only exports you trust (ones "
+    "you made, or from a source you trust); loading a .keras file with "
+    "Keras's safe mode is the safe path for weights of unknown origin."
+)
+
+
+class CommandError(Exception):
+    """A failure of the run that `main` prints as one `error:` line with
+    exit status 1."""
 
 
 def fail(message: str, status: int) -> int:
@@ -58,3 +71,106 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(USAGE_ERROR, f"error: {message}. {HELP_HINT}\n")
+
+
+def integer_in(low: int, high: int):
+    """An argparse `type`: an int from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer, got {text!r}"
+            ) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be from {low} to {high:,}, got {value:,}"
+            )
+        return value
+
+    return parse
+
+
+def finite_float_from(low: float):
+    """An argparse `type`: a finite float of at least `low`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number, got {text!r}"
+            ) from None
+        if not low <= value < float("inf"):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number of {low:g} or more, got {text}"
+            )
+        return value
+
+    return parse
+
+
+def utf8_text(text: str, where: str) -> str:
+    """`text` (from the command line), refused if it is not valid UTF-8
+    (Python keeps undecodable argument bytes as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CommandError(
+            f"{where} is not valid UTF-8; give UTF-8 text."
+        ) from None
+    return text
+
+
+def read_utf8(data: bytes, where: str) -> str:
+    """`data` decoded as UTF-8, or a `CommandError` that says where the
+    first invalid byte is."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CommandError(
+            f"{where} is not valid UTF-8 (byte {error.start:,}); convert it, "
+            "for example with `iconv -f latin1 -t utf-8`."
+        ) from None
+
+
+def load_saved_model(path: str, signature: str, other_script: str):
+    """The SavedModel in `path` that has `signature`, loaded; a
+    `CommandError` for a folder without one, an unreadable one, or an
+    export of another kind (served by `other_script`)."""
+    import tensorflow as tf
+
+    folder = pathlib.Path(path)
+    if not (folder / "saved_model.pb").is_file():
+        raise CommandError(
+            f"{folder} is not a SavedModel folder (no saved_model.pb); pass "
+            "the run's saved_model/ folder."
+        )
+    try:
+        loaded = tf.saved_model.load(str(folder))
+    except Exception as error:  # protobuf, OS and graph errors alike
+        reason = str(error).strip().splitlines() or [type(error).__name__]
+        raise CommandError(
+            f"{folder} cannot be loaded ({reason[0][:200]}); export the "
+            "model again from its run folder."
+        ) from None
+    if not hasattr(loaded, signature):
+        found = sorted(getattr(loaded, "signatures", {}).keys())
+        raise CommandError(
+            f"{folder} has no `{signature}` signature (it has "
+            f"{', '.join(found) or 'none'}): it is another kind of export; "
+            f"use recipes/{other_script}."
+        )
+    return loaded
+
+
+def graph_error_text(message: str) -> str:
+    """The text of a failed in-graph check (`tf.debugging.Assert`) in a
+    TensorFlow error message, on one line."""
+    for line in message.splitlines():
+        if "assertion failed:" in line:
+            text = line.split("assertion failed:", 1)[1].strip()
+            return text.replace("] [", " ").strip("[]").replace("\\'", "'")
+    lines = [line for line in message.splitlines() if line.strip()]
+    return lines[0] if lines else "the model refused the request"

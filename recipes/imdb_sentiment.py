@@ -194,7 +194,7 @@ def make_vocabulary(config: ImdbConfig, imdb, run: training_main.Run):
     vectorizer = data.make_vectorizer(imdb.train.texts, config.vocab_size)
     vocabulary = vectorizer.get_vocabulary()
     path = run.run_dir / "vocabulary.txt"
-    if path.exists() and path.read_text().splitlines() != vocabulary:
+    if path.exists() and _read_vocabulary(path) != vocabulary:
         # The same config on other training texts (another copy of the
         # data): the saved weights index other words.
         raise config_lib.ConfigError(
@@ -202,8 +202,18 @@ def make_vocabulary(config: ImdbConfig, imdb, run: training_main.Run):
             "training reviews differ); use another --run-dir."
         )
     if run.chief:
-        path.write_text("\n".join(vocabulary) + "\n")
+        data.write_vocabulary(path, vocabulary)
     return vectorizer
+
+
+def _read_vocabulary(path: pathlib.Path) -> list[str]:
+    from toolkit import data
+    from toolkit.run_dir import RunDirError
+
+    try:
+        return data.read_vocabulary(path)
+    except ValueError as error:
+        raise RunDirError(str(error)) from None
 
 
 def start_encoder(config: ImdbConfig, model, imdb, vectorizer, log):

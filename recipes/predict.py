@@ -5,8 +5,12 @@
     echo "Loved it" | python recipes/predict.py runs/imdb/saved_model -
 
 Prints one line per text: the positive-class probability, the label at 0.5,
-and the start of the text. `--file` reads one review per line; `-` reads
-standard input. `--json` prints a JSON list instead.
+and the start of the text. `--file` reads one review per line (UTF-8); `-`
+reads standard input. `--json` prints a JSON list instead. Texts go to the
+model in batches no bigger than its export allows (its `limits`).
+
+A SavedModel is a program: loading and calling it runs whatever its graph
+holds. Score only exports you trust.
 """
 
 from __future__ import annotations
@@ -22,41 +26,61 @@ if __package__ in (None, ""):  # `python recipes/predict.py`
 
 # TensorFlow imported quietly; the recipes package does not import toolkit.
 import recipes  # noqa: E402, F401
-from recipes._cli import ArgumentParser  # noqa: E402
+from recipes._cli import (  # noqa: E402
+    HELP_HINT,
+    RUN_ERROR,
+    TRUST_NOTE,
+    USAGE_ERROR,
+    ArgumentParser,
+    CommandError,
+    fail,
+    graph_error_text,
+    load_saved_model,
+    read_utf8,
+    utf8_text,
+)
 
 
 def load_texts(args) -> list[str]:
-    texts = list(args.texts)
+    """The texts to score: the arguments, `--file`'s lines, or stdin's."""
+    texts = [utf8_text(text, "A text argument") for text in args.texts]
     if args.file:
         path = pathlib.Path(args.file)
+        if path.is_dir():
+            raise CommandError(
+                f"--file {path} is a folder; give a text file with one "
+                "review per line."
+            )
         if not path.is_file():
-            raise SystemExit(f"error: --file {path} does not exist.")
-        texts += path.read_text(encoding="utf-8").splitlines()
+            raise CommandError(f"--file {path} does not exist.")
+        texts += read_utf8(path.read_bytes(), f"--file {path}").splitlines()
     if texts == ["-"]:
-        texts = sys.stdin.read().splitlines()
+        texts = read_utf8(sys.stdin.buffer.read(), "Standard input")
+        texts = texts.splitlines()
     if not texts:
-        raise SystemExit("error: give texts, --file FILE, or - for stdin.")
+        raise CommandError("no texts to score: the input is empty.")
     return texts
 
 
 def score(model_dir: str, texts: list[str], batch_size: int = 256):
+    """Positive-class probabilities of `texts` from the export."""
     import tensorflow as tf
 
-    if not (pathlib.Path(model_dir) / "saved_model.pb").exists():
-        raise SystemExit(
-            f"error: {model_dir} is not a SavedModel folder (no "
-            "saved_model.pb); pass the run's saved_model/ folder."
-        )
-    served = tf.saved_model.load(model_dir)
+    served = load_saved_model(model_dir, "serve", "sample.py")
+    if hasattr(served, "limits"):
+        batch_size = min(batch_size, int(served.limits()["max_texts"]))
     scores = []
     for start in range(0, len(texts), batch_size):
         batch = tf.constant(texts[start : start + batch_size])
-        scores.extend(float(p) for p in served.serve(batch).numpy())
+        try:
+            scores.extend(float(p) for p in served.serve(batch).numpy())
+        except tf.errors.InvalidArgumentError as error:
+            raise CommandError(graph_error_text(error.message)) from None
     return scores
 
 
 def make_parser() -> ArgumentParser:
-    parser = ArgumentParser(__doc__)
+    parser = ArgumentParser(__doc__, epilog=TRUST_NOTE)
     parser.add_argument(
         "model_dir", help="the run's saved_model/ folder (from a recipe)"
     )
@@ -79,8 +103,16 @@ def make_parser() -> ArgumentParser:
 
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
-    texts = load_texts(args)
-    scores = score(args.model_dir, texts)
+    if not args.texts and not args.file:
+        return fail(
+            f"give texts, --file FILE, or - for stdin. {HELP_HINT}",
+            USAGE_ERROR,
+        )
+    try:
+        texts = load_texts(args)
+        scores = score(args.model_dir, texts)
+    except CommandError as error:
+        return fail(str(error), RUN_ERROR)
     if args.json:
         print(
             json.dumps(

@@ -7,7 +7,11 @@
 From a run folder it loads config.json, vocabulary.json and the best
 checkpoint (or `--checkpoint`) and samples with `toolkit.sampling`
 (temperature, top-k). From a SavedModel it calls the exported `generate`
-signature, which needs TensorFlow only (no top-k there).
+signature, which needs TensorFlow only (no top-k there), within the
+export's limits on the prime and the length.
+
+A SavedModel is a program: loading and calling it runs whatever its graph
+holds. Sample only from exports you trust.
 """
 
 from __future__ import annotations
@@ -19,11 +23,23 @@ if __package__ in (None, ""):  # `python recipes/sample.py`
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import recipes  # noqa: E402, F401 (TensorFlow imported quietly)
-from recipes._cli import RUN_ERROR, ArgumentParser, fail  # noqa: E402
+from recipes._cli import (  # noqa: E402
+    INT32_MAX,
+    RUN_ERROR,
+    TRUST_NOTE,
+    ArgumentParser,
+    CommandError,
+    fail,
+    finite_float_from,
+    graph_error_text,
+    integer_in,
+    load_saved_model,
+    utf8_text,
+)
 
 
 def make_parser() -> ArgumentParser:
-    parser = ArgumentParser(__doc__)
+    parser = ArgumentParser(__doc__, epilog=TRUST_NOTE)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--run-dir", help="a recipes/char_lm.py run folder to sample from"
@@ -41,23 +57,29 @@ def make_parser() -> ArgumentParser:
         "--prime", default="\n", help="text the sample continues"
     )
     parser.add_argument(
-        "--length", type=int, default=500, help="characters to generate"
+        "--length",
+        type=integer_in(0, INT32_MAX),
+        default=500,
+        help="characters to generate",
     )
     parser.add_argument(
         "--temperature",
-        type=float,
+        type=finite_float_from(0),
         default=0.8,
         help="softmax temperature: below 1 more predictable, above 1 more "
         "varied; 0 picks the likeliest character",
     )
     parser.add_argument(
         "--top-k",
-        type=int,
+        type=integer_in(1, INT32_MAX),
         default=None,
         help="sample from the k likeliest characters only (--run-dir only)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="random seed of the sampling"
+        "--seed",
+        type=integer_in(0, INT32_MAX),
+        default=0,
+        help="random seed of the sampling",
     )
     return parser
 
@@ -74,16 +96,30 @@ def from_run_dir(args) -> str:
     checkpoint = pathlib.Path(
         args.checkpoint or run_dir / "checkpoints" / "best.weights.h5"
     )
-    missing = [str(p) for p in needed + [checkpoint] if not p.exists()]
+    missing = [str(p) for p in needed + [checkpoint] if not p.is_file()]
     if missing:
-        raise FileNotFoundError(
+        raise CommandError(
             f"Missing {', '.join(missing)}: is {run_dir} a char_lm run "
             "folder with at least one finished epoch?"
         )
-    config = config_lib.from_json(CharLmConfig, needed[0].read_text())
-    vocabulary = CharVocabulary.from_json(needed[1].read_text())
+    try:
+        config = config_lib.from_json(CharLmConfig, needed[0].read_text())
+        vocabulary = CharVocabulary.from_json(needed[1].read_text())
+    except (ValueError, KeyError, TypeError) as error:
+        raise CommandError(
+            f"{run_dir}'s config.json or vocabulary.json cannot be read "
+            f"({error}); is it a char_lm run folder?"
+        ) from None
     model = build_model(config, len(vocabulary), training=False)
-    model.load_weights(checkpoint, skip_mismatch=False)
+    try:
+        model.load_weights(checkpoint, skip_mismatch=False)
+    except Exception as error:  # h5py, OS and shape errors alike
+        reason = str(error).strip().splitlines() or [type(error).__name__]
+        raise CommandError(
+            f"{checkpoint} cannot be loaded into this run's model "
+            f"({reason[0][:200]}); pass another --checkpoint, or the run "
+            "folder's checkpoints/best.weights.h5."
+        ) from None
     return generate(
         model,
         vocabulary,
@@ -99,14 +135,11 @@ def from_saved_model(args) -> str:
     import tensorflow as tf
 
     if args.top_k is not None:
-        raise ValueError(
+        raise CommandError(
             "The exported `generate` signature has no top-k; drop --top-k or "
             "sample from the run folder (--run-dir)."
         )
-    path = pathlib.Path(args.saved_model)
-    if not (path / "saved_model.pb").exists():
-        raise FileNotFoundError(f"No SavedModel at {path}.")
-    exported = tf.saved_model.load(str(path))
+    exported = load_saved_model(args.saved_model, "generate", "predict.py")
     try:
         text = exported.generate(
             tf.constant(args.prime),
@@ -115,24 +148,18 @@ def from_saved_model(args) -> str:
             tf.constant(args.seed, tf.int64),
         )
     except tf.errors.InvalidArgumentError as error:
-        raise ValueError(_assertion_text(error.message)) from None
+        raise CommandError(graph_error_text(error.message)) from None
     return text.numpy().decode("utf-8")
-
-
-def _assertion_text(message: str) -> str:
-    """The text of a failed `tf.debugging.Assert` in a graph error."""
-    for line in message.splitlines():
-        if "assertion failed:" in line:
-            text = line.split("assertion failed:", 1)[1].strip()
-            return text.replace("] [", " ").strip("[]").replace("\\'", "'")
-    return message
 
 
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
     try:
+        utf8_text(args.prime, "--prime")
         text = from_run_dir(args) if args.run_dir else from_saved_model(args)
-    except (FileNotFoundError, ValueError) as error:
+    except CommandError as error:
+        return fail(str(error), RUN_ERROR)
+    except ValueError as error:  # from toolkit.sampling: a bad prime
         return fail(str(error), RUN_ERROR)
     print(args.prime + text)
     return 0

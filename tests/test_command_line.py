@@ -103,3 +103,141 @@ def test_an_error_is_one_line_without_tensorflow_chatter(
     result = run_python(str(ROOT / "recipes" / script), *args)
     assert result.returncode == status
     assert result.stderr.splitlines() == [message]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """A classifier export, a character LM export, a folder whose
+    saved_model.pb is garbage, and a char_lm run folder whose checkpoint
+    is garbage."""
+    from export_fixtures import (
+        VOCABULARY,
+        export_small_char_lm,
+        export_small_classifier,
+    )
+    from recipes.configs.char_lm import CharLmConfig
+    from toolkit import config as config_lib
+
+    folder = tmp_path_factory.mktemp("exports")
+    garbage = folder / "garbage"
+    garbage.mkdir()
+    (garbage / "saved_model.pb").write_bytes(bytes(range(256)) * 4)
+    run_dir = folder / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.json").write_text(config_lib.to_json(CharLmConfig()))
+    (run_dir / "vocabulary.json").write_text(VOCABULARY.to_json())
+    (run_dir / "checkpoints" / "best.weights.h5").write_bytes(b"\x89HDF\0" * 9)
+    return {
+        "classifier": str(export_small_classifier(folder / "classifier")),
+        "char_lm": str(export_small_char_lm(folder / "char_lm")),
+        "garbage": str(garbage),
+        "run_dir": str(run_dir),
+        "folder": str(folder),
+    }
+
+
+def one_error_line(status, out, err, expected_status=1) -> str:
+    assert (status, out) == (expected_status, "")
+    (line,) = err.splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["{garbage}", "text"], "garbage cannot be loaded (Cannot parse file"),
+        (["{char_lm}", "text"], "has no `serve` signature"),
+        (["{classifier}", "--file", "{folder}"], "is a folder; give a text"),
+        (["{classifier}", "--file", "{folder}/none.txt"], "does not exist"),
+        (["{classifier}", "--file", "{latin1}"], "not valid UTF-8 (byte 6)"),
+        (["{classifier}", "ok", "caf\udce9"], "A text argument is not valid"),
+        (["{classifier}", "x" * 501], "(ServingLimits.max_text_chars)"),
+        (["{classifier}", "-"], "Standard input is not valid UTF-8 (byte 5)"),
+    ],
+    ids=[
+        "garbage",
+        "other-kind",
+        "file-is-folder",
+        "no-file",
+        "latin1-file",
+        "bad-argument",
+        "too-long",
+        "latin1-stdin",
+    ],
+)
+def test_predict_errors_are_one_line(
+    exports, argv, message, tmp_path, capsys, monkeypatch
+):
+    import io
+    import sys
+
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("ok\ncafé\n".encode("latin-1"))
+    monkeypatch.setattr(
+        sys, "stdin", io.TextIOWrapper(io.BytesIO(b"fine\n\xe9t\xe9\n"))
+    )
+    argv = [arg.format(latin1=latin1, **exports) for arg in argv]
+    line = one_error_line(*run_main("predict", argv, capsys))
+    assert message in line
+
+
+def test_predict_scores_in_batches_within_the_export_limit(exports, capsys):
+    texts = ["great film", "dull"] * 13  # 26 texts; the export takes 12
+    status, out, err = run_main(
+        "predict", [exports["classifier"], *texts], capsys
+    )
+    assert (status, err) == (0, "")
+    assert len(out.splitlines()) == 26
+
+
+def test_predict_without_texts_is_a_command_line_error(exports, capsys):
+    line = one_error_line(
+        *run_main("predict", [exports["classifier"]], capsys), 2
+    )
+    assert "give texts, --file FILE, or - for stdin" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        (["--saved-model={garbage}"], 1, "cannot be loaded"),
+        (["--saved-model={classifier}"], 1, "use recipes/predict.py"),
+        (["--run-dir={run_dir}"], 1, "best.weights.h5 cannot be loaded"),
+        (["--saved-model={char_lm}", "--length=51"], 1, "limit of 50"),
+        (["--saved-model={char_lm}", "--prime=a\udcff"], 1, "--prime is not"),
+        (
+            ["--saved-model={char_lm}", "--length=5", "--prime=" + "a" * 21],
+            1,
+            "limit of 20",
+        ),
+        (
+            ["--saved-model={char_lm}", "--length=2147483648"],
+            2,
+            "must be from 0 to 2,147,483,647, got 2,147,483,648",
+        ),
+        (["--saved-model={char_lm}", "--temperature=nan"], 2, "finite"),
+        (["--saved-model={char_lm}", "--top-k=3"], 1, "has no top-k"),
+    ],
+    ids=[
+        "garbage",
+        "other-kind",
+        "garbage-checkpoint",
+        "over-length-limit",
+        "bad-prime",
+        "over-prime-limit",
+        "length-overflow",
+        "nan-temperature",
+        "top-k-export",
+    ],
+)
+def test_sample_errors_are_one_line(exports, argv, status, message, capsys):
+    argv = [arg.format(**exports) for arg in argv]
+    line = one_error_line(*run_main("sample", argv, capsys), status)
+    assert message in line
+
+
+def test_both_serving_scripts_warn_to_serve_only_trusted_exports(capsys):
+    for script in ("predict", "sample"):
+        _, out, _ = run_main(script, ["--help"], capsys)
+        assert "Serve only exports you trust" in " ".join(out.split())

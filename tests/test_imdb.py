@@ -19,9 +19,11 @@ from toolkit.data import (
     DataNotFoundError,
     load_imdb,
     make_vectorizer,
+    read_vocabulary,
     text_dataset,
     token_dataset,
     tokenize,
+    write_vocabulary,
 )
 
 
@@ -309,3 +311,21 @@ def test_real_archive_loads_with_published_counts():
     assert by_movie.metadata["movies"]["in_both"] == 0
     assert 2_500 <= len(by_movie.validation) < 2_600
     assert len(by_movie.train) + len(by_movie.validation) == 25_000
+
+
+def test_vocabulary_file_round_trips_words_that_splitlines_breaks(tmp_path):
+    # IMDB's vocabulary holds U+0085 (a Windows-1252 ellipsis in the raw
+    # reviews); str.splitlines breaks lines at it and at U+2028 and "\r".
+    vectorizer = make_vectorizer(
+        ["good\x85 film \u2028 fine\rly", "a \x85 b", "good film"],
+        vocab_size=20,
+    )
+    vocabulary = vectorizer.get_vocabulary()
+    assert "\x85" in vocabulary and "good\x85" in vocabulary
+    assert len("\n".join(vocabulary).splitlines()) > len(vocabulary)
+    path = tmp_path / "vocabulary.txt"
+    write_vocabulary(path, vocabulary)
+    assert read_vocabulary(path) == vocabulary
+    path.write_bytes(path.read_bytes()[:-1])  # the last line cut off
+    with pytest.raises(ValueError, match="not a complete vocabulary file"):
+        read_vocabulary(path)

@@ -4,10 +4,19 @@ The exported graphs hold the text processing, so a server needs only
 TensorFlow: `tf.saved_model.load(path).serve(tf.constant(["great film"]))`
 for a classifier, `tf.saved_model.load(path).generate(...)` for a character
 language model.
+
+Every request is bounded (`ServingLimits`, set at export time and readable
+from the export's `limits` signature) and checked inside the graph before
+any work, so one request cannot take the server's memory or time: a text
+that is not valid UTF-8, too many texts, a too long text or prime, or too
+many characters to generate are refused with an `InvalidArgumentError`
+that names the limit and the value. A SavedModel is a program: serve only
+exports you trust.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import keras
@@ -16,27 +25,167 @@ import tensorflow as tf
 from toolkit.data.char_lm import CharVocabulary
 from toolkit.stepping import StateRunner
 
+INT32_MAX = 2**31 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingLimits:
+    """Bounds on one request to an exported model, enforced in the graph.
+
+    The defaults leave every IMDB review (the longest has about 14,000
+    characters) and every practical call far inside them, and bound one
+    call to about 100 MB of text and a few seconds of a 2-core CPU.
+    """
+
+    max_texts: int = 1024  # texts per `serve` call (classifier)
+    max_text_chars: int = 100_000  # Unicode characters per text, untokenized
+    max_prime_chars: int = 10_000  # characters of a character LM's prime
+    max_generate_length: int = 10_000  # characters per `generate` call
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if type(value) is not int or not 1 <= value <= INT32_MAX:
+                raise ValueError(
+                    f"ServingLimits.{field.name} must be an int from 1 to "
+                    f"{INT32_MAX}, got {value!r}."
+                )
+
+
+def _refuse_unless(condition, *message) -> tf.Operation:
+    """An assertion whose failure is the one-line `InvalidArgumentError`
+    `message` (strings and tensors, printed in order)."""
+    return tf.debugging.Assert(condition, list(message), summarize=10)
+
+
+def _checked(value, *checks):
+    """`value`, available only after every op in `checks` has run."""
+    with tf.control_dependencies(list(checks)):
+        return tf.identity(value)
+
+
+def _utf8_check(texts) -> tf.Operation:
+    """Refuses texts (any shape) that are not valid UTF-8, naming their
+    positions: one policy for every exported signature."""
+    flat = tf.reshape(texts, [-1])
+    valid = tf.equal(
+        tf.strings.unicode_transcode(flat, "UTF-8", "UTF-8", errors="replace"),
+        flat,
+    )
+    return _refuse_unless(
+        tf.reduce_all(valid),
+        "Text is not valid UTF-8 (decode it with its real encoding before "
+        "sending it); invalid texts at positions:",
+        tf.where(~valid)[:, 0],
+    )
+
+
+def _length_check(texts, limit: int, what: str, option: str) -> tf.Operation:
+    """Refuses texts longer than `limit` Unicode characters."""
+    longest = tf.reduce_max(
+        tf.concat(
+            [tf.reshape(tf.strings.length(texts, unit="UTF8_CHAR"), [-1]), [0]],
+            0,
+        )
+    )
+    return _refuse_unless(
+        longest <= limit,
+        f"{what} is longer than the export's limit of {limit:,} characters "
+        f"(ServingLimits.{option}); shorten it. Length:",
+        longest,
+    )
+
+
+def _buckets(largest: int, smallest: int) -> list[int]:
+    """Powers of two from `smallest` below `largest`, then `largest`."""
+    sizes = []
+    while smallest < largest:
+        sizes.append(smallest)
+        smallest *= 2
+    return sizes + [largest]
+
+
+def _round_up(size, buckets: list[int]):
+    """The smallest of `buckets` (ascending) that is >= `size` (a scalar
+    tensor no larger than the last bucket)."""
+    table = tf.constant(buckets, size.dtype)
+    return tf.gather(table, tf.searchsorted(table, [size])[0])
+
 
 def export_text_classifier(
     model: keras.Model,
     vectorizer: keras.layers.TextVectorization,
     path: str | pathlib.Path,
     max_length: int,
+    limits: ServingLimits = ServingLimits(),
+    jit_compile: bool = True,
+    chunk_size: int = 64,
 ) -> pathlib.Path:
     """Write a SavedModel whose `serve` signature maps a batch of UTF-8
     strings `(batch,)` to positive-class probabilities `(batch,)` float32.
 
     Texts are tokenized as in training and cut to their first `max_length`
-    tokens; one padding step is always appended, so empty strings (no
-    tokens) score too (their probability is the model's prior).
+    tokens; empty strings (no tokens) score too (their probability is the
+    model's prior). `limits.max_texts` and `limits.max_text_chars` bound a
+    call; the `limits` signature returns them.
+
+    With `jit_compile` the model runs under XLA, which removes most of the
+    recurrent loop's per-step overhead (about 7x lower latency for one
+    review on a CPU). XLA compiles once per input shape, so the token ids
+    are padded (with masked padding, which leaves the scores unchanged) to
+    a few fixed shapes: lengths of 16, 32, 64, ... up to `max_length`, and
+    batches of 1, 2, 4, ... up to `chunk_size`, bigger batches running as
+    chunks of `chunk_size`. Each shape compiles on its first call (about a second
+    or two on a CPU).
     """
     path = pathlib.Path(path)
+    if max_length < 1 or chunk_size < 1:
+        raise ValueError(
+            f"`max_length` and `chunk_size` must be 1 or more, got "
+            f"{max_length} and {chunk_size}."
+        )
+    lengths = _buckets(max_length, min(16, max_length))
+    batches = _buckets(chunk_size, 1)
+
+    @tf.function(jit_compile=jit_compile)
+    def classify(ids):
+        """`(chunk, length)` ids -> `(chunk,)` probabilities."""
+        return tf.reshape(model(ids, training=False), [-1])
 
     def serve(texts):
+        count = tf.size(texts)
+        texts = _checked(
+            texts,
+            _refuse_unless(
+                count <= limits.max_texts,
+                f"A call scores at most {limits.max_texts:,} texts "
+                "(ServingLimits.max_texts); split the batch. Texts:",
+                count,
+            ),
+        )
+        texts = _checked(texts, _utf8_check(texts))
+        texts = _checked(
+            texts,
+            _length_check(
+                texts, limits.max_text_chars, "A text", "max_text_chars"
+            ),
+        )
         ids = vectorizer(texts)[:, :max_length]
-        padding = tf.zeros([tf.shape(ids)[0], 1], ids.dtype)
-        ids = tf.concat([ids, padding], axis=1)
-        return tf.reshape(model(ids, training=False), [-1])
+        # Pad to a compiled shape: the length to a bucket, the batch to a
+        # bucket (or a whole number of chunks); padding ids are masked.
+        length = _round_up(tf.maximum(tf.shape(ids)[1], 1), lengths)
+        chunk = _round_up(tf.minimum(count, chunk_size), batches)
+        chunks = tf.maximum((count + chunk - 1) // chunk, 1)  # 0 texts: 1
+        ids = tf.pad(
+            ids,
+            [[0, chunks * chunk - count], [0, length - tf.shape(ids)[1]]],
+        )
+        scores = tf.map_fn(
+            classify,
+            tf.reshape(ids, [chunks, chunk, length]),
+            fn_output_signature=tf.TensorSpec([None], tf.float32),
+        )
+        return tf.reshape(scores, [-1])[:count]
 
     if not vectorizer.built:
         vectorizer(tf.constant([""]))  # Builds it; adapt() does not.
@@ -48,14 +197,25 @@ def export_text_classifier(
         fn=serve,
         input_signature=[tf.TensorSpec([None], tf.string, name="texts")],
     )
+    _add_limits(archive, limits, ("max_texts", "max_text_chars"))
     archive.write_out(str(path), verbose=False)
     return path
+
+
+def _add_limits(archive, limits: ServingLimits, names) -> None:
+    """A `limits` signature: no inputs -> {name: int32 scalar}."""
+
+    def read_limits():
+        return {name: tf.constant(getattr(limits, name)) for name in names}
+
+    archive.add_endpoint(name="limits", fn=read_limits, input_signature=[])
 
 
 def export_char_lm(
     model: keras.Model,
     vocabulary: CharVocabulary,
     path: str | pathlib.Path,
+    limits: ServingLimits = ServingLimits(),
 ) -> pathlib.Path:
     """Write a SavedModel of a character LM (from
     `toolkit.models.build_char_lm`) with two signatures that need only
@@ -73,7 +233,10 @@ def export_char_lm(
     `toolkit.stepping.StateRunner`, then generate one character per call
     with the states handed back in, and fail with an
     `InvalidArgumentError` that lists any characters of `prime` outside the
-    vocabulary (or says that `prime` is empty).
+    vocabulary (or says that `prime` is empty, is not valid UTF-8, or is
+    longer than `limits.max_prime_chars`). `generate` refuses a `length`
+    above `limits.max_generate_length` before any work; the `limits`
+    signature returns both limits.
     """
     path = pathlib.Path(path)
     runner = StateRunner.for_model(model)
@@ -90,6 +253,13 @@ def export_char_lm(
         return logits[:, -1], states
 
     def read_prime(prime):
+        prime = _checked(prime, _utf8_check(prime))
+        prime = _checked(
+            prime,
+            _length_check(
+                prime, limits.max_prime_chars, "The prime", "max_prime_chars"
+            ),
+        )
         pieces = tf.strings.unicode_split(prime, "UTF-8")
         ids = tf.cast(lookup(pieces), tf.int32) - 1
         unknown = tf.boolean_mask(pieces, ids < 0)
@@ -114,16 +284,24 @@ def export_char_lm(
         return run(ids, states)
 
     def generate(prime, length, temperature, seed):
+        limit = limits.max_generate_length
         checks = [
-            tf.debugging.assert_non_negative(
-                length, message="`length` must be 0 or more."
+            _refuse_unless(
+                (length >= 0) & (length <= limit),
+                f"`length` must be from 0 to the export's limit of {limit:,} "
+                "characters (ServingLimits.max_generate_length). Length:",
+                length,
             ),
-            tf.debugging.assert_non_negative(
-                temperature, message="`temperature` must be 0 or more."
+            _refuse_unless(
+                temperature >= 0,
+                "`temperature` must be 0 or more. Temperature:",
+                temperature,
             ),
         ]
-        with tf.control_dependencies(checks):
-            logits, states = read_prime(prime)
+        # Nothing is sized by `length` or read before the checks pass.
+        length = _checked(length, *checks)
+        prime = _checked(prime, *checks)
+        logits, states = read_prime(prime)
         seed = tf.cast(seed, tf.int64)
         scale = tf.maximum(temperature, 1e-6)
 
@@ -170,5 +348,6 @@ def export_char_lm(
         fn=next_char_probs,
         input_signature=[tf.TensorSpec([], tf.string, name="prime")],
     )
+    _add_limits(archive, limits, ("max_prime_chars", "max_generate_length"))
     archive.write_out(str(path), verbose=False)
     return path

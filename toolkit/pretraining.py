@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
+from toolkit.data.pipelines import write_vocabulary
+
 ENCODER_FILE = "encoder.json"  # written last: the cache entry is complete
 WEIGHTS_FILE = "encoder.npz"
 # Layers a classifier takes over, by name (see toolkit.models).
@@ -329,7 +331,7 @@ def pretrain_encoder(
     (folder / "pretrain_config.json").write_text(
         json.dumps(dataclasses.asdict(config), indent=2)
     )
-    (folder / "vocabulary.txt").write_text("\n".join(vocabulary) + "\n")
+    write_vocabulary(folder / "vocabulary.txt", vocabulary)
     stream = token_stream(train_texts, vectorizer, config.seed)
     heldout = token_stream(heldout_texts, vectorizer, config.seed)
     B, T = config.batch_size, config.sequence_length

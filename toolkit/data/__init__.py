@@ -27,9 +27,11 @@ from toolkit.data.imdb import (
 )
 from toolkit.data.pipelines import (
     make_vectorizer,
+    read_vocabulary,
     text_dataset,
     token_dataset,
     tokenize,
+    write_vocabulary,
 )
 from toolkit.data.shakespeare import load_shakespeare
 from toolkit.data.text8 import TEXT8_VOCABULARY, load_text8, normalize_text8
@@ -51,6 +53,7 @@ __all__ = [
     "load_text_corpus",
     "make_vectorizer",
     "normalize_text8",
+    "read_vocabulary",
     "resolve_data_dir",
     "safe_extract",
     "tbptt_arrays",
@@ -59,4 +62,5 @@ __all__ = [
     "token_dataset",
     "tokenize",
     "window_dataset",
+    "write_vocabulary",
 ]

@@ -7,6 +7,8 @@ vocabulary.
 
 from __future__ import annotations
 
+import os
+import pathlib
 from collections.abc import Sequence
 
 import keras
@@ -71,6 +73,34 @@ def make_vectorizer(
         ).batch(batch_size)
     )
     return vectorizer
+
+
+def write_vocabulary(path: str | pathlib.Path, vocabulary: Sequence[str]):
+    """Write `vocabulary` (a vectorizer's `get_vocabulary()`) to `path` as
+    UTF-8, one word per line, ids in line order (padding "" first). The
+    file appears whole or not at all (written aside, then renamed)."""
+    path = pathlib.Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(partial, "w", encoding="utf-8", newline="") as file:
+        file.write("".join(f"{word}\n" for word in vocabulary))
+    os.replace(partial, path)
+
+
+def read_vocabulary(path: str | pathlib.Path) -> list[str]:
+    """The vocabulary that `write_vocabulary` wrote. Lines end at "\n"
+    only: IMDB words hold characters that `str.splitlines` also breaks at
+    (U+0085, the Windows-1252 ellipsis, is one)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as file:
+            text = file.read()
+    except UnicodeDecodeError:
+        text = ""  # not what write_vocabulary wrote either
+    if not text.endswith("\n"):
+        raise ValueError(
+            f"{path} is not a complete vocabulary file (cut off, or not "
+            "UTF-8); delete it, or the run folder that holds it."
+        )
+    return text[:-1].split("\n")
 
 
 def tokenize(
