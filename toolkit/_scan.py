@@ -98,11 +98,24 @@ def _scan_tensorflow(
         return sequence[index]
 
     dtype = states[0].dtype
+    # A static element shape where the batch size is known lets converters
+    # that need one (LiteRT's tensor-list lowering) take the loop.
+    batch = next(
+        (s.shape[0] for s in states if s.shape[0] is not None),
+        next(
+            (
+                s.shape[1]
+                for s in sequences
+                if not isinstance(s, tf.TensorArray) and s.shape[1] is not None
+            ),
+            None,
+        ),
+    )
     arrays = [
         tf.TensorArray(
             dtype,
             size=length,
-            element_shape=tf.TensorShape([None, width]),
+            element_shape=tf.TensorShape([batch, width]),
         )
         for width in output_widths
     ]
@@ -128,6 +141,6 @@ def _scan_tensorflow(
     for array, width, stack in zip(arrays, output_widths, stacked, strict=True):
         if stack:
             array = array.stack()
-            array.set_shape([static_length, states[0].shape[0], width])
+            array.set_shape([static_length, batch, width])
         outputs.append(array)
     return outputs, list(final)
