@@ -135,8 +135,8 @@ def export_text_classifier(
     are padded (with masked padding, which leaves the scores unchanged) to
     a few fixed shapes: lengths of 16, 32, 64, ... up to `max_length`, and
     batches of 1, 2, 4, ... up to `chunk_size`, bigger batches running as
-    chunks of `chunk_size`. Each shape compiles on its first call (about a second
-    or two on a CPU).
+    chunks of `chunk_size`. Each shape compiles on its first call (about
+    a second or two on a CPU).
     """
     path = pathlib.Path(path)
     if max_length < 1 or chunk_size < 1:
