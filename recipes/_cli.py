@@ -150,9 +150,8 @@ def load_saved_model(path: str, signature: str, other_script: str):
     try:
         loaded = tf.saved_model.load(str(folder))
     except Exception as error:  # protobuf, OS and graph errors alike
-        reason = str(error).strip().splitlines() or [type(error).__name__]
         raise CommandError(
-            f"{folder} cannot be loaded ({reason[0][:200]}); export the "
+            f"{folder} cannot be loaded ({first_line(error)}); export the "
             "model again from its run folder."
         ) from None
     if not hasattr(loaded, signature):
@@ -163,6 +162,14 @@ def load_saved_model(path: str, signature: str, other_script: str):
             f"use recipes/{other_script}."
         )
     return loaded
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of `error`'s message (its type when it has none),
+    cut to `limit` characters: what goes in parentheses in an `error:`
+    line about a file that cannot be read."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return lines[0][:limit]
 
 
 def graph_error_text(message: str) -> str:

@@ -31,6 +31,7 @@ from recipes._cli import (  # noqa: E402
     CommandError,
     fail,
     finite_float_from,
+    first_line,
     graph_error_text,
     integer_in,
     load_saved_model,
@@ -114,10 +115,9 @@ def from_run_dir(args) -> str:
     try:
         model.load_weights(checkpoint, skip_mismatch=False)
     except Exception as error:  # h5py, OS and shape errors alike
-        reason = str(error).strip().splitlines() or [type(error).__name__]
         raise CommandError(
             f"{checkpoint} cannot be loaded into this run's model "
-            f"({reason[0][:200]}); pass another --checkpoint, or the run "
+            f"({first_line(error)}); pass another --checkpoint, or the run "
             "folder's checkpoints/best.weights.h5."
         ) from None
     return generate(
