@@ -13,7 +13,8 @@ backpropagation through time.
 Presets: shakespeare (the default; 2 CPU cores, about two minutes of
 training), text8 (one GPU), text8-cpu, smoke.
 
-Writes to `--run-dir`: config.json, vocabulary.json, checkpoints/,
+Writes to `--run-dir`: config.json, vocabulary.json, checkpoints/ and
+train_state.json (the resume point, with checksums),
 history.csv (loss and bits per character per epoch, training seconds),
 logs/ (TensorBoard), samples/epoch_XXX.txt, metrics.json,
 learning_curves.png, saved_model/ (`generate` and `next_char_probs`

@@ -6,7 +6,8 @@
     python recipes/imdb_sentiment.py --cell=vanilla --run-dir=runs/vanilla
     python recipes/imdb_sentiment.py --help
 
-Writes to `--run-dir`: config.json, vocabulary.txt, checkpoints/,
+Writes to `--run-dir`: config.json, vocabulary.txt, checkpoints/ and
+train_state.json (the resume point, with checksums),
 history.csv, logs/ (TensorBoard), metrics.json, training_curves.png,
 confusion_matrix.png, saved_model/ (raw text in, probability out) and
 model.keras; lm_curves.png with a pretrained encoder. With --pretrain
