@@ -3,6 +3,7 @@
 import io
 import os
 import pathlib
+import random
 import tarfile
 import zipfile
 
@@ -147,3 +148,17 @@ def synthetic_imdb(train_per_class=48, test_per_class=24, seed=0):
         (i, 0, review(FILLER_WORDS)) for i in range(6)
     ]
     return reviews
+
+
+WORDS = ["the", "king", "shall", "not", "be", "my", "lord", "and", "good"]
+
+
+def play_text(lines=400, seed=0):
+    """Shakespeare-format text: speaker names, verse, punctuation."""
+    rng = random.Random(seed)
+    parts = []
+    for _ in range(lines):
+        speaker = rng.choice(["KING HENRY", "LADY ANNE", "First Lord"])
+        words = [rng.choice(WORDS) for _ in range(rng.randint(3, 9))]
+        parts.append(f"{speaker}:\n{' '.join(words).capitalize()}!\n")
+    return "\n".join(parts)

@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 
-from data_fixtures import write_imdb_archive
+from data_fixtures import WORDS, play_text, write_imdb_archive
 from recipes import char_lm, sample
 from recipes.configs.char_lm import CharLmConfig
 from toolkit import config as config_lib
@@ -18,18 +18,6 @@ from toolkit import training
 from toolkit.data import TEXT8_VOCABULARY, imdb_unsup_text8, normalize_text8
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-WORDS = ["the", "king", "shall", "not", "be", "my", "lord", "and", "good"]
-
-
-def play_text(lines=400, seed=0):
-    """Shakespeare-format text: speaker names, verse, punctuation."""
-    rng = random.Random(seed)
-    parts = []
-    for _ in range(lines):
-        speaker = rng.choice(["KING HENRY", "LADY ANNE", "First Lord"])
-        words = [rng.choice(WORDS) for _ in range(rng.randint(3, 9))]
-        parts.append(f"{speaker}:\n{' '.join(words).capitalize()}!\n")
-    return "\n".join(parts)
 
 
 @pytest.fixture(scope="module")

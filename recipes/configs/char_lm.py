@@ -47,7 +47,7 @@ class CharLmConfig:
     patience: int | None = None  # early stopping on validation loss
     jit_compile: bool = True  # XLA (fixed batch shapes, so it pays off)
     seed: int = 1337  # weights, dropout and data order
-    # Scale-out with tf.distribute (README "Several devices"); batch_size
+    # Scale-out with tf.distribute (docs/distribute.md); batch_size
     # is the global batch, split across the replicas. Needs "windows".
     strategy: Literal["none", "mirrored", "multiworker"] = "none"
     cpu_devices: int | None = None  # mirrored: N logical CPU devices

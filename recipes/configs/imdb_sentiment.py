@@ -49,8 +49,8 @@ class ImdbConfig:
     # trains: it holds most of the parameters and overfits first.
     freeze_embedding: bool = False
     # Language-model pretraining of the encoder (embedding + DeepRNN) on
-    # the training and unlabelled reviews, then fine-tuning (README
-    # "Pretrained"). Needs bidirectional=False.
+    # the training and unlabelled reviews, then fine-tuning
+    # (docs/imdb_pretrained.md). Needs bidirectional=False.
     pretrain: bool = False
     encoder: str | None = None  # a pretrained encoder folder to start from
     encoder_cache: str = "runs/encoders"  # one folder per fingerprint
@@ -79,7 +79,7 @@ class ImdbConfig:
     patience: int = 1  # early stopping on validation loss
     jit_compile: bool = False  # XLA; needs fixed bucket shapes
     seed: int = 1337  # weights, dropout, split and data order
-    # Scale-out with tf.distribute (README "Several devices"); batch_size
+    # Scale-out with tf.distribute (docs/distribute.md); batch_size
     # is the global batch, split across the replicas.
     strategy: Literal["none", "mirrored", "multiworker"] = "none"
     cpu_devices: int | None = None  # mirrored: N logical CPU devices
