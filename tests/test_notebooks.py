@@ -49,7 +49,8 @@ def data_dir(tmp_path_factory):
     write_imdb_archive(root / IMDB_CANDIDATES[1], synthetic_imdb())
     play = root / SHAKESPEARE_CANDIDATES[0]
     play.parent.mkdir(parents=True)
-    play.write_text(play_text(lines=2000))
+    # The character-LM notebook primes with "ROMEO:", so the play has him.
+    play.write_text(play_text(lines=2000) + "\nROMEO:\nGood my lord!\n")
     return root
 
 
