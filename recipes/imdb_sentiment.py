@@ -31,16 +31,26 @@ from recipes import training_main  # noqa: E402
 from recipes.configs.imdb_sentiment import PRESETS, ImdbConfig  # noqa: E402
 from toolkit import config as config_lib  # noqa: E402
 
+# The classifier's layer groups from the top down, as variable path
+# prefixes: discriminative rates and gradual unfreezing act on these.
+LAYER_GROUPS = ("output", "deep_rnn", "embedding")
+
 
 def build_and_compile(
-    config: ImdbConfig, vocab_size: int, steps_per_epoch: int = 1
+    config: ImdbConfig,
+    vocab_size: int,
+    steps_per_epoch: int = 1,
+    word_counts=None,
 ):
-    """The config's classifier, compiled and built (call it inside a
-    strategy's scope to distribute it); `steps_per_epoch` sizes the
-    learning-rate schedule."""
+    """`(classifier, trainer)`: the config's classifier, built, and the
+    compiled model that `fit` trains, which is the classifier itself or,
+    with `--adversarial-epsilon`, an `AdversarialTraining` around it (call
+    it inside a strategy's scope to distribute it). `steps_per_epoch` sizes
+    the learning-rate schedule; `word_counts` (per id, training reviews)
+    normalise the adversarial step."""
     import numpy as np
 
-    from toolkit import models, optimizers
+    from toolkit import adversarial, models, optimizers
 
     model = models.build_text_classifier(
         vocab_size=vocab_size,
@@ -58,6 +68,16 @@ def build_and_compile(
     )
     if config.freeze_embedding:
         model.get_layer("embedding").trainable = False
+    model(np.zeros((1, 1), dtype="int64"))  # build, so a resume can load
+    trainer = model
+    if config.adversarial_epsilon:
+        trainer = adversarial.AdversarialTraining(
+            model,
+            epsilon=config.adversarial_epsilon,
+            weight=config.adversarial_weight,
+            frequencies=word_counts,
+            embedding_layer="embedding",
+        )
     total_steps = config.epochs * steps_per_epoch
     learning_rate = optimizers.make_schedule(
         config.schedule,
@@ -66,16 +86,22 @@ def build_and_compile(
         min(int(config.warmup_fraction * total_steps), total_steps - 1),
         final_fraction=1 / 32,
     )
-    model.compile(
+    trainer.compile(
         optimizer=optimizers.make_optimizer(
-            config.optimizer, learning_rate, config.clipnorm
+            config.optimizer,
+            learning_rate,
+            config.clipnorm,
+            rate_multipliers=optimizers.discriminative_multipliers(
+                LAYER_GROUPS, config.discriminative_factor
+            )
+            if config.discriminative_factor != 1.0
+            else None,
         ),
         loss="binary_crossentropy",
         metrics=["accuracy"],
         jit_compile=config.jit_compile,
     )
-    model(np.zeros((1, 1), dtype="int64"))  # build, so a resume can load
-    return model
+    return model, trainer
 
 
 def encoder_config(config: ImdbConfig, vocab_size: int):
@@ -296,6 +322,7 @@ class ReviewBatches:
         from toolkit import data
 
         self.config, self.imdb = config, imdb
+        self.vocab_size = vectorizer.vocabulary_size()
         self.tokens = {
             name: data.tokenize(
                 imdb.split(name).texts, vectorizer, config.max_length
@@ -318,6 +345,13 @@ class ReviewBatches:
     def training_epoch(self, epoch: int):
         """The shuffled training batches of `epoch`, the same on a resume."""
         return self("train", shuffle=True, seed=self.config.seed + epoch)
+
+    def word_counts(self):
+        """How often each id occurs in the training reviews, `(vocab,)`."""
+        import numpy as np
+
+        ids = self.tokens["train"].flat_values.numpy()
+        return np.bincount(ids, minlength=self.vocab_size)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -361,6 +395,15 @@ def export_model(config: ImdbConfig, model, vectorizer, run_dir) -> None:
     model.save(run_dir / "model.keras")
 
 
+def fine_tuning_callbacks(config: ImdbConfig, log) -> list:
+    """`GradualUnfreezing` of `LAYER_GROUPS` when the config asks for it."""
+    from toolkit.callbacks import GradualUnfreezing
+
+    if not config.gradual_unfreezing:
+        return []
+    return [GradualUnfreezing(LAYER_GROUPS, log=log)]
+
+
 def train_and_evaluate(config: ImdbConfig) -> dict:
     """The whole recipe; returns what it writes to metrics.json."""
     from toolkit import distribute, training
@@ -372,14 +415,23 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
     vectorizer = make_vocabulary(config, imdb, run)
     batches = ReviewBatches(config, imdb, vectorizer)
     with run.strategy.scope():
-        model = build_and_compile(
-            config, vectorizer.vocabulary_size(), batches.steps_per_epoch
+        model, trainer = build_and_compile(
+            config,
+            vectorizer.vocabulary_size(),
+            batches.steps_per_epoch,
+            batches.word_counts(),
         )
     encoder = start_encoder(config, model, imdb, vectorizer, log)
     log(f"Model: {model.count_params():,} parameters")
+    if trainer is not model:
+        log(
+            "Adversarial training: each batch also trains on its embeddings "
+            f"moved by {config.adversarial_epsilon} (L2 per review, "
+            "frequency-normalised) along the loss gradient"
+        )
 
     state = training.train_with_resume(
-        model,
+        trainer,
         batches.training_epoch,
         batches("validation", batch_size=256),
         run_dir,
@@ -387,6 +439,7 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         patience=config.patience,
         verbose=config.verbose,
         chief=run.chief,
+        callbacks=fine_tuning_callbacks(config, log),
     )
     train_seconds = time.perf_counter() - start
     described = distribute.describe(run.strategy)

@@ -90,6 +90,65 @@ def main():
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
     print(f"jax backend: {checked} configurations match; fit ok")
     check_cell_dropout_in_keras_rnn()
+    check_adversarial_training()
+    check_layer_rates()
+
+
+def check_adversarial_training():
+    """The same hand computations as tests/test_adversarial.py (the
+    perturbation, one SGD step, fit of a toolkit classifier), under JAX."""
+    import test_adversarial
+
+    for normalised in (False, True):
+        test_adversarial.test_perturbation_matches_a_hand_computation(
+            np.random.default_rng(0), normalised
+        )
+    test_adversarial.test_one_sgd_step_is_the_clean_plus_adversarial_gradient(
+        np.random.default_rng(1)
+    )
+    test_adversarial.test_trains_a_toolkit_classifier_under_fit(
+        np.random.default_rng(2)
+    )
+    print("adversarial training under jax: ok")
+
+
+def check_layer_rates():
+    """One SGD step with a discriminative multiplier and a frozen layer is
+    the hand update under JAX's stateless optimizer."""
+    from toolkit import optimizers
+
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(2, name="low")(inputs)
+    mid = keras.layers.Dense(2, name="mid")(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="top")(mid))
+    rng = np.random.default_rng(3)
+    x = rng.random((4, 3)).astype("float32")
+    y = rng.random((4, 1)).astype("float32")
+
+    def loss(values):
+        out, _ = model.stateless_call(values, [], x)
+        return jnp.mean((out - y) ** 2)
+
+    before = [np.asarray(v.value) for v in model.trainable_variables]
+    gradients = jax.grad(loss)([v.value for v in model.trainable_variables])
+    optimizer = optimizers.make_optimizer(
+        "sgd", 0.1, 1e6, rate_multipliers={"mid": 0.5}
+    )
+    model.compile(optimizer, "mse")
+    optimizer.build(model.trainable_variables)
+    optimizer.freeze(["low"])
+    model.train_on_batch(x, y)
+    rates = {"low": 0.0, "mid": 0.05, "top": 0.1}
+    for variable, old, gradient in zip(
+        model.trainable_variables, before, gradients, strict=True
+    ):
+        rate = rates[variable.path.split("/")[0]]
+        np.testing.assert_allclose(
+            np.asarray(variable.value),
+            old - rate * np.asarray(gradient),
+            atol=1e-7,
+        )
+    print("layer rates under jax: ok")
 
 
 def check_cell_dropout_in_keras_rnn():

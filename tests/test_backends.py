@@ -15,8 +15,9 @@ import pytest
 def test_layers_match_builtins_under_jax():
     """Outputs, gradients and `fit` against the built-ins, and a toolkit
     cell in `keras.layers.RNN` drawing new dropout masks on every call and
-    `fit` step (one JAX process for both: its start-up is most of the
-    time)."""
+    `fit` step, adversarial training and per-layer learning rates against
+    hand computations (one JAX process for all: its start-up is most of
+    the time)."""
     script = pathlib.Path(__file__).with_name("jax_backend_check.py")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
@@ -29,3 +30,5 @@ def test_layers_match_builtins_under_jax():
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "12 configurations match; fit ok" in result.stdout
     assert "fresh masks under jax: ok" in result.stdout
+    assert "adversarial training under jax: ok" in result.stdout
+    assert "layer rates under jax: ok" in result.stdout

@@ -67,3 +67,70 @@ def test_epoch_progress_shows_the_runs_total_epochs():
     progress = EpochProgress(total_epochs=7)
     progress.set_params({"epochs": 1, "steps": 4, "verbose": 1})
     assert progress.epochs == 7 and progress.target == 4
+
+
+def test_gradual_unfreezing_adds_one_group_per_stage_from_the_top():
+    from toolkit.callbacks import GradualUnfreezing
+    from toolkit.optimizers import make_optimizer
+
+    inputs = keras.Input((2,))
+    x = keras.layers.Dense(2, name="bottom")(inputs)
+    x = keras.layers.Dense(2, name="middle")(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="top")(x))
+    model.compile(make_optimizer("sgd", 0.1, 1e6), "mse")
+    lines = []
+    callback = GradualUnfreezing(
+        ["top", "middle", "bottom"], epochs_per_group=2, log=lines.append
+    )
+    assert [callback.trained_groups(e) for e in range(7)] == [
+        1, 1, 2, 2, 3, 3, 3,
+    ]  # fmt: skip
+    x = np.random.default_rng(0).random((8, 2))
+    y = np.random.default_rng(1).random((8, 1))
+    moved = []
+    for epoch in range(5):
+        before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+        # One fit per epoch, as the recipes run them (initial_epoch).
+        model.fit(
+            x,
+            y,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            callbacks=[callback],
+            verbose=0,
+        )
+        moved.append(
+            sorted(
+                {
+                    v.path.split("/")[0]
+                    for v in model.trainable_variables
+                    if not np.array_equal(v.numpy(), before[v.path])
+                }
+            )
+        )
+    assert moved == [
+        ["top"],
+        ["top"],
+        ["middle", "top"],
+        ["middle", "top"],
+        ["bottom", "middle", "top"],
+    ]
+    assert lines == [
+        "Epoch 1: training top; frozen: middle, bottom (4 variables)",
+        "Epoch 3: training top, middle; frozen: bottom (2 variables)",
+        "Epoch 5: training top, middle, bottom (all layers)",
+    ]
+
+
+def test_gradual_unfreezing_needs_a_toolkit_optimizer():
+    from toolkit.callbacks import GradualUnfreezing
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    with pytest.raises(TypeError, match="toolkit optimizer"):
+        model.fit(
+            np.zeros((2, 2)),
+            np.zeros((2, 1)),
+            callbacks=[GradualUnfreezing(["dense"])],
+            verbose=0,
+        )

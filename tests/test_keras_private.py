@@ -264,3 +264,31 @@ def test_fit_starts_from_the_initial_epoch_set_on_the_model():
     epochs_run.clear()
     model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[Record()])
     assert epochs_run == [0, 1]
+
+
+def test_loss_tracker_is_the_mean_behind_fits_loss():
+    # AdversarialTraining's own train_step updates it; Keras's trainers
+    # must still log `loss` from this very metric.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    tracker = _keras_private.loss_tracker(model)
+    assert isinstance(tracker, keras.metrics.Mean)
+    assert tracker.name == "loss" and tracker in model.metrics
+    model.train_on_batch(np.ones((2, 2)), np.zeros((2, 1)))
+    assert float(tracker.result()) > 0
+
+
+def test_optimizer_variable_index_finds_what_update_step_receives():
+    # LayerRatesMixin looks each variable up from inside `update_step`,
+    # where the TensorFlow backend passes the backing tf.Variable.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    seen = []
+
+    class Recording(keras.optimizers.SGD):
+        def update_step(self, gradient, variable, learning_rate):
+            seen.append(_keras_private.optimizer_variable_index(self, variable))
+            return super().update_step(gradient, variable, learning_rate)
+
+    model.compile(Recording(0.1), "mse")
+    model.train_on_batch(np.ones((2, 2)), np.zeros((2, 3)))
+    assert sorted(seen) == [0, 1]

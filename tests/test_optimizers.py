@@ -55,3 +55,85 @@ def test_cosine_schedule_warms_up_and_decays_to_its_floor():
         optimizers.make_schedule("step", 1e-3, 10)
     with pytest.raises(ValueError, match="warmup_steps=10"):
         optimizers.make_schedule("cosine", 1e-3, 10, 10)
+
+
+def _two_layer_model():
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(2, name="low")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(1, name="top")(hidden))
+
+
+def _one_step(model, optimizer, rng):
+    """Weights before and after one `train_on_batch`, and the gradients of
+    the mean squared error at the start (computed by TensorFlow directly)."""
+    import tensorflow as tf
+
+    x = rng.random((4, 3)).astype("float32")
+    y = rng.random((4, 1)).astype("float32")
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean((model(x) - y) ** 2)
+    gradients = [
+        g.numpy() for g in tape.gradient(loss, model.trainable_variables)
+    ]
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    model.compile(optimizer, "mse")
+    model.train_on_batch(x, y)
+    after = [v.numpy() for v in model.trainable_variables]
+    return before, after, gradients
+
+
+def test_discriminative_rates_scale_one_sgd_step_exactly(rng):
+    model = _two_layer_model()
+    multipliers = optimizers.discriminative_multipliers(["top", "low"], 2.6)
+    assert multipliers == {"top": 1.0, "low": 1 / 2.6}
+    optimizer = optimizers.make_optimizer(
+        "sgd", 0.1, 1e6, rate_multipliers=multipliers
+    )
+    before, after, gradients = _one_step(model, optimizer, rng)
+    paths = [v.path for v in model.trainable_variables]
+    assert paths == ["low/kernel", "low/bias", "top/kernel", "top/bias"]
+    for path, old, new, gradient in zip(
+        paths, before, after, gradients, strict=True
+    ):
+        rate = 0.1 / 2.6 if path.startswith("low/") else 0.1
+        np.testing.assert_allclose(new, old - rate * gradient, atol=1e-7)
+
+
+def test_discriminative_rates_scale_adams_step_not_its_gradient(rng):
+    # Adam's first step moves every weight by about the learning rate,
+    # whatever the gradient's scale: the multiplier must scale the step.
+    model = _two_layer_model()
+    optimizer = optimizers.make_optimizer(
+        "adam", 0.01, 1e6, rate_multipliers={"low": 0.25}
+    )
+    before, after, _ = _one_step(model, optimizer, rng)
+    steps = [np.abs(a - b).max() for a, b in zip(after, before, strict=True)]
+    np.testing.assert_allclose(steps, [0.0025, 0.0025, 0.01, 0.01], rtol=1e-3)
+
+
+def test_longest_prefix_wins_and_bad_multipliers_are_refused():
+    optimizer = optimizers.make_optimizer(
+        "adam", 1e-3, 1.0, rate_multipliers={"a": 0.5, "a/b": 0.2}
+    )
+    assert optimizer.multiplier_of("a/b/kernel") == 0.2
+    assert optimizer.multiplier_of("a/c/kernel") == 0.5
+    assert optimizer.multiplier_of("ab/kernel") == 1.0
+    assert optimizer.get_config()["rate_multipliers"] == {"a": 0.5, "a/b": 0.2}
+    with pytest.raises(ValueError, match="`rate_multipliers` for 'a'"):
+        optimizers.make_optimizer("sgd", 1e-3, 1.0, rate_multipliers={"a": 0})
+    with pytest.raises(ValueError, match="`factor`.*at least 1"):
+        optimizers.discriminative_multipliers(["a", "b"], 0.5)
+
+
+def test_frozen_layers_do_not_move_and_unfreeze_again(rng):
+    model = _two_layer_model()
+    optimizer = optimizers.make_optimizer("sgd", 0.1, 1e6)
+    optimizer.build(model.trainable_variables)
+    assert optimizer.freeze(["low"]) == ["low/kernel", "low/bias"]
+    before, after, gradients = _one_step(model, optimizer, rng)
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_array_equal(after[1], before[1])
+    np.testing.assert_allclose(after[2], before[2] - 0.1 * gradients[2])
+    assert optimizer.freeze([]) == []
+    model.train_on_batch(rng.random((4, 3)), rng.random((4, 1)))
+    assert not np.allclose(model.trainable_variables[0].numpy(), after[0])

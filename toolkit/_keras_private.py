@@ -294,3 +294,40 @@ def set_initial_epoch(model, epoch: int | None) -> None:
             "toolkit/_keras_private.py."
         )
     model._initial_epoch = epoch
+
+
+# --- Trainer._loss_tracker ----------------------------------------------------
+# The `Mean` metric behind the `loss` that `fit` logs. A model that writes its
+# own `train_step` (toolkit.adversarial.AdversarialTraining) must update it
+# to report its loss under that name; Keras's own trainers update it
+# directly, and keras.io's "customizing fit" guides make a second tracker
+# instead, which would log `loss` twice.
+# Upstream: not searched.
+def loss_tracker(model):
+    tracker = getattr(model, "_loss_tracker", None)
+    if tracker is None:
+        raise RuntimeError(
+            f"keras {keras.__version__}: a compiled Model has no "
+            "`_loss_tracker`; a custom train_step cannot log its loss. See "
+            "toolkit/_keras_private.py."
+        )
+    return tracker
+
+
+# --- Optimizer._get_variable_index ------------------------------------------
+# The index of a variable in the optimizer's list, for the variable (or, under
+# a tf.distribute strategy, the per-replica component) that `update_step`
+# receives. Keras's own optimizers find their slots with it (Adam's
+# `self._momentums[self._get_variable_index(variable)]`);
+# `toolkit.optimizers.LayerRatesMixin` finds each variable's learning-rate
+# multiplier the same way. No public equivalent.
+# Upstream: not searched.
+def optimizer_variable_index(optimizer, variable) -> int:
+    find = getattr(optimizer, "_get_variable_index", None)
+    if find is None:
+        raise RuntimeError(
+            f"keras {keras.__version__}: optimizers have no "
+            "`_get_variable_index`; per-layer learning rates cannot find "
+            "their variables. See toolkit/_keras_private.py."
+        )
+    return find(variable)

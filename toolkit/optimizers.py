@@ -6,6 +6,10 @@ classes below add to Keras's optimizers:
 - `ClipAfterAllReduceMixin` (all of them): under a `tf.distribute`
   strategy, the replicas' gradients are summed before they are clipped,
   as one device would clip the same global batch.
+- `LayerRatesMixin` (all of them): discriminative learning rates, a
+  multiplier of the learning rate per layer (`rate_multipliers`), as
+  ULMFiT fine-tunes a pretrained encoder; `discriminative_multipliers`
+  builds ULMFiT's geometric ones.
 - `GradientStatsMixin` (the `Tracked*` classes): the global gradient norm
   and whether clipping fired, at every step, for `GradientFlowLogger`.
 
@@ -14,6 +18,8 @@ Both override private Keras methods, listed with their reasons in
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import keras
 from keras import ops
@@ -64,6 +70,129 @@ class ClipAfterAllReduceMixin:
         return super()._all_reduce_sum_gradients(grads_and_vars)
 
 
+class LayerRatesMixin:
+    """Discriminative learning rates and frozen layers: each variable's
+    update uses the learning rate times a multiplier chosen by its path
+    (ULMFiT, Howard & Ruder 2018, section 3.2), times a gate of 0 (frozen)
+    or 1 that `freeze` sets during training (`GradualUnfreezing`).
+
+    Args:
+        rate_multipliers: `{path prefix: multiplier}`; a variable whose
+            `path` (e.g. `"deep_rnn/lstm_0/lstm_cell/kernel"`) is a prefix
+            or starts with one followed by `/` takes the multiplier of the
+            longest such prefix, others 1. `None` or `{}`: one rate for all.
+
+    The multiplier scales the rate inside `update_step`, so it is exact for
+    every optimizer (Adam's step scales, not its gradient); weight decay
+    (AdamW) keeps the unscaled rate. A frozen variable is left unchanged,
+    but its gradient is still computed (and, for Adam, enters its moments):
+    unlike `layer.trainable = False`, freezing needs no new train function
+    and the set of trained variables stays the same, which JAX's `fit`
+    requires. The variable's index comes from a private Keras method
+    (`toolkit._keras_private.optimizer_variable_index`).
+    """
+
+    def __init__(self, *args, rate_multipliers=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        multipliers = dict(rate_multipliers or {})
+        for prefix, value in multipliers.items():
+            if not isinstance(prefix, str) or not prefix:
+                raise ValueError(
+                    "Received an invalid key in `rate_multipliers`, expected "
+                    f"a layer path such as 'embedding', got {prefix!r}."
+                )
+            if not value > 0:
+                raise ValueError(
+                    "Received an invalid value in `rate_multipliers` for "
+                    f"{prefix!r}, expected a positive float, got {value!r}."
+                )
+        self.rate_multipliers = {k: float(v) for k, v in multipliers.items()}
+        self._variable_multipliers = []
+
+    def multiplier_of(self, path: str) -> float:
+        """The multiplier that a variable with this `path` gets."""
+        prefix = _longest_prefix(path, self.rate_multipliers)
+        return 1.0 if prefix is None else self.rate_multipliers[prefix]
+
+    def build(self, variables):
+        super().build(variables)
+        self._variable_multipliers = [
+            self.multiplier_of(v.path) for v in variables
+        ]
+        # 1: the variable trains; 0: frozen (`freeze`).
+        self.rate_gates = self.add_variable(
+            (len(variables),), initializer="ones", name="rate_gates"
+        )
+
+    def freeze(self, prefixes) -> list[str]:
+        """Freeze the variables under these path prefixes and unfreeze all
+        others; returns the paths of the frozen ones. Build the optimizer
+        first (`fit` does, before any callback runs)."""
+        if not self.built:
+            raise ValueError(
+                "Build the optimizer before freezing layers: "
+                "`optimizer.build(model.trainable_variables)`."
+            )
+        prefixes = list(prefixes)
+        frozen = [
+            v.path
+            for v in self._trainable_variables
+            if _longest_prefix(v.path, prefixes) is not None
+        ]
+        self.rate_gates.assign(
+            [
+                0.0 if _longest_prefix(v.path, prefixes) is not None else 1.0
+                for v in self._trainable_variables
+            ]
+        )
+        return frozen
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = _keras_private.optimizer_variable_index(self, variable)
+        learning_rate = learning_rate * ops.cast(
+            self.rate_gates[index], learning_rate.dtype
+        )
+        multiplier = self._variable_multipliers[index]
+        if multiplier != 1.0:
+            learning_rate = learning_rate * multiplier
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rate_multipliers": self.rate_multipliers,
+        }
+
+
+def _longest_prefix(path: str, prefixes) -> str | None:
+    matches = [
+        prefix
+        for prefix in prefixes
+        if path == prefix or path.startswith(prefix.rstrip("/") + "/")
+    ]
+    return max(matches, key=len) if matches else None
+
+
+def discriminative_multipliers(
+    groups: Sequence[str], factor: float = 2.6
+) -> dict[str, float]:
+    """ULMFiT's discriminative rates: `groups` are layer paths from the top
+    (output) down; the top one trains at the base rate, each lower one at
+    the rate above it divided by `factor` (ULMFiT: 2.6).
+
+    Example: `discriminative_multipliers(["output", "deep_rnn",
+    "embedding"])` -> `{"output": 1.0, "deep_rnn": 1/2.6, "embedding":
+    1/2.6**2}`.
+    """
+    if not factor >= 1.0:
+        raise ValueError(
+            "Received an invalid value for argument `factor`, expected a "
+            f"float of at least 1 (each lower layer learns more slowly), got "
+            f"{factor!r}."
+        )
+    return {group: factor**-depth for depth, group in enumerate(groups)}
+
+
 class GradientStatsMixin:
     """Records, at every optimizer step, the gradients' global norm before
     clipping and whether clipping changed them, in optimizer variables:
@@ -107,24 +236,35 @@ class GradientStatsMixin:
 
 
 @keras.saving.register_keras_serializable("toolkit")
-class ClippedAdam(ClipAfterAllReduceMixin, keras.optimizers.Adam):
-    """`keras.optimizers.Adam`, replicas' gradients summed before clipping."""
+class ClippedAdam(
+    ClipAfterAllReduceMixin, LayerRatesMixin, keras.optimizers.Adam
+):
+    """`keras.optimizers.Adam`, replicas' gradients summed before clipping,
+    optional `rate_multipliers` per layer (`LayerRatesMixin`)."""
 
 
 @keras.saving.register_keras_serializable("toolkit")
-class ClippedAdamW(ClipAfterAllReduceMixin, keras.optimizers.AdamW):
-    """`keras.optimizers.AdamW`, replicas' gradients summed before clipping."""
+class ClippedAdamW(
+    ClipAfterAllReduceMixin, LayerRatesMixin, keras.optimizers.AdamW
+):
+    """`keras.optimizers.AdamW`, replicas' gradients summed before clipping,
+    optional `rate_multipliers` per layer (`LayerRatesMixin`)."""
 
 
 @keras.saving.register_keras_serializable("toolkit")
-class ClippedSGD(ClipAfterAllReduceMixin, keras.optimizers.SGD):
-    """`keras.optimizers.SGD`, replicas' gradients summed before clipping."""
+class ClippedSGD(
+    ClipAfterAllReduceMixin, LayerRatesMixin, keras.optimizers.SGD
+):
+    """`keras.optimizers.SGD`, replicas' gradients summed before clipping,
+    optional `rate_multipliers` per layer (`LayerRatesMixin`)."""
 
 
 @keras.saving.register_keras_serializable("toolkit")
-class ClippedRMSprop(ClipAfterAllReduceMixin, keras.optimizers.RMSprop):
+class ClippedRMSprop(
+    ClipAfterAllReduceMixin, LayerRatesMixin, keras.optimizers.RMSprop
+):
     """`keras.optimizers.RMSprop`, replicas' gradients summed before
-    clipping."""
+    clipping, optional `rate_multipliers` per layer (`LayerRatesMixin`)."""
 
 
 @keras.saving.register_keras_serializable("toolkit")
@@ -182,7 +322,11 @@ def _check_name(name: str) -> None:
 
 
 def make_optimizer(
-    name: str, learning_rate, clipnorm: float, track_gradients: bool = False
+    name: str,
+    learning_rate,
+    clipnorm: float,
+    track_gradients: bool = False,
+    rate_multipliers: dict[str, float] | None = None,
 ) -> keras.optimizers.Optimizer:
     """An optimizer that always clips gradients (Keras's `clipnorm`: each
     variable's gradient to at most that norm).
@@ -193,6 +337,8 @@ def make_optimizer(
         clipnorm: largest allowed gradient norm; must be positive.
         track_gradients: a `Tracked*` class, which records gradient norms
             and clipping events for `GradientFlowLogger`.
+        rate_multipliers: per-layer learning-rate multipliers
+            (`LayerRatesMixin`, `discriminative_multipliers`).
     """
     _check_name(name)
     if not clipnorm or clipnorm <= 0:
@@ -201,7 +347,11 @@ def make_optimizer(
             f"positive float (clipping is always on), got {clipnorm!r}."
         )
     optimizer_class = OPTIMIZERS[name][track_gradients]
-    return optimizer_class(learning_rate=learning_rate, clipnorm=clipnorm)
+    return optimizer_class(
+        learning_rate=learning_rate,
+        clipnorm=clipnorm,
+        rate_multipliers=rate_multipliers,
+    )
 
 
 def tracked_optimizer(

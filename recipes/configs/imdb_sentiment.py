@@ -48,6 +48,11 @@ class ImdbConfig:
     # Keep the embedding (pretrained or PPMI-SVD) fixed while the rest
     # trains: it holds most of the parameters and overfits first.
     freeze_embedding: bool = False
+    # Adversarial training (Miyato et al. 2017): each batch's loss plus the
+    # loss with its word embeddings moved by this L2 norm (per review, in
+    # frequency-normalised units) along the loss gradient; 0: off.
+    adversarial_epsilon: float = 0.0
+    adversarial_weight: float = 1.0  # weight of the adversarial loss
     # Language-model pretraining of the encoder (embedding + DeepRNN) on
     # the training and unlabelled reviews, then fine-tuning
     # (docs/imdb_pretrained.md). Needs bidirectional=False.
@@ -73,6 +78,13 @@ class ImdbConfig:
     schedule: Literal["constant", "slanted"] = "constant"
     # Share of the steps the slanted rate rises over.
     warmup_fraction: float = 0.1
+    # Discriminative learning rates (ULMFiT): the output layer trains at
+    # the rate, each group below (the recurrent stack, then the embedding)
+    # at the rate above divided by this; 1: one rate for all.
+    discriminative_factor: float = 1.0
+    # Gradual unfreezing (ULMFiT): the first epoch trains the output layer
+    # only, then one more group (recurrent stack, embedding) each epoch.
+    gradual_unfreezing: bool = False
     clipnorm: float = 1.0  # gradient-norm clipping, always on
     batch_size: int = 64  # reviews per batch
     epochs: int = 3  # at most; early stopping may end sooner
@@ -170,6 +182,32 @@ class ImdbConfig:
             "clipnorm",
             "positive (clipping is always on)",
             self.clipnorm,
+        )
+        require(
+            self.adversarial_epsilon >= 0,
+            "adversarial_epsilon",
+            "0 (off) or positive",
+            self.adversarial_epsilon,
+        )
+        require(
+            self.adversarial_weight > 0,
+            "adversarial_weight",
+            "positive",
+            self.adversarial_weight,
+        )
+        if self.adversarial_epsilon:
+            require(
+                not self.freeze_embedding,
+                "freeze_embedding",
+                "False with --adversarial-epsilon (the perturbation's "
+                "gradient is taken at the trainable embedding)",
+                self.freeze_embedding,
+            )
+        require(
+            self.discriminative_factor >= 1.0,
+            "discriminative_factor",
+            "at least 1 (1: one rate for all layers; ULMFiT: 2.6)",
+            self.discriminative_factor,
         )
         require(self.patience >= 0, "patience", "0 or more", self.patience)
         require(
