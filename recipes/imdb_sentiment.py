@@ -108,6 +108,10 @@ def encoder_config(config: ImdbConfig, vocab_size: int):
     """The `PretrainConfig` of the encoder that `config` fine-tunes."""
     from toolkit.pretraining import PretrainConfig
 
+    batching = config.lm_batching
+    if batching == "auto":
+        batching = "streams" if config.strategy == "none" else "windows"
+
     return PretrainConfig(
         vocab_size=vocab_size,
         embedding_dim=config.embedding_dim,
@@ -125,10 +129,11 @@ def encoder_config(config: ImdbConfig, vocab_size: int):
         clipnorm=config.clipnorm,
         max_train_seconds=config.lm_max_train_seconds,
         seed=config.seed,
+        batching=batching,
     )
 
 
-def get_encoder(config: ImdbConfig, imdb, vectorizer, log):
+def get_encoder(config: ImdbConfig, imdb, vectorizer, log, strategy=None):
     """The pretrained encoder the classifier starts from: `--encoder`, or
     the cached or newly pretrained one; checked against the classifier."""
     from toolkit import pretraining
@@ -167,8 +172,7 @@ def get_encoder(config: ImdbConfig, imdb, vectorizer, log):
             config.encoder_cache,
             log=log,
             verbose=config.verbose,
-            # Pretraining runs on one device; a distributed run reuses it.
-            allow_training=config.strategy == "none",
+            strategy=strategy,
         )
     pretraining.check_encoder(
         encoder, lm_config.encoder_shape(), vectorizer.get_vocabulary()
@@ -243,13 +247,15 @@ def _read_vocabulary(path: pathlib.Path) -> list[str]:
         raise RunDirError(str(error)) from None
 
 
-def start_encoder(config: ImdbConfig, model, imdb, vectorizer, log):
+def start_encoder(
+    config: ImdbConfig, model, imdb, vectorizer, log, strategy=None
+):
     """A pretrained encoder applied to `model` (returned), or PPMI-SVD
     embeddings set in it (returns None), as the config asks."""
     from toolkit import embeddings, pretraining
 
     if config.pretrain or config.encoder:
-        encoder = get_encoder(config, imdb, vectorizer, log)
+        encoder = get_encoder(config, imdb, vectorizer, log, strategy)
         pretraining.apply_encoder(model, encoder)
         return encoder
     if config.pretrained_embeddings:
@@ -421,7 +427,7 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
             batches.steps_per_epoch,
             batches.word_counts(),
         )
-    encoder = start_encoder(config, model, imdb, vectorizer, log)
+    encoder = start_encoder(config, model, imdb, vectorizer, log, run.strategy)
     log(f"Model: {model.count_params():,} parameters")
     if trainer is not model:
         log(

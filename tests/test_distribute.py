@@ -94,6 +94,97 @@ def test_mirrored_step_equals_a_single_device_step():
     assert result["keras_0.001"] > 1e-4
 
 
+PRETRAIN_STEP = textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    import tensorflow as tf
+    from toolkit import distribute, pretraining
+    from toolkit.data import window_dataset
+
+    strategy = distribute.make_strategy("mirrored", cpu_devices=2)
+    config = pretraining.PretrainConfig(
+        vocab_size=60, embedding_dim=8, units=(8,), dropout=0.0,
+        embedding_dropout=0.0, num_sampled=20, batch_size=8,
+        sequence_length=6, epochs=1, optimizer="sgd", learning_rate=0.5,
+        warmup_steps=0, clipnorm=1e3, batching="windows", seed=0,
+    )
+    stream = np.random.default_rng(0).integers(0, 60, 400).astype("int32")
+    data = window_dataset(stream, 8, 6, seed=1).take(3)
+
+    def train(scope):
+        with scope:
+            model = pretraining._compiled_language_model(config, 3)
+        model.set_weights(start)
+        history = model.fit(data, epochs=1, verbose=0, shuffle=False)
+        return model.get_weights(), history.history["loss"][0]
+
+    start = pretraining._compiled_language_model(config, 3).get_weights()
+    single, single_loss = train(tf.distribute.get_strategy().scope())
+    mirrored, mirrored_loss = train(strategy.scope())
+    print(json.dumps({
+        "replicas": strategy.num_replicas_in_sync,
+        "loss": [single_loss, mirrored_loss],
+        "moved": min(float(np.abs(a - b).max())
+                     for a, b in zip(single, start)),
+        "difference": max(float(np.abs(a - b).max())
+                          for a, b in zip(single, mirrored)),
+    }))
+    """
+)
+
+
+def test_mirrored_pretraining_step_equals_a_single_device_step():
+    # Three SGD steps of the word LM (sampled softmax, windows batching) on
+    # a global batch of 8 split 4 + 4: SGD moves weights by the gradient
+    # itself, so a gradient scaled by the replica count (a loss that is not
+    # each replica's share) would show; the logged loss is the global
+    # batch's mean, as on one device.
+    result = json.loads(run_script(PRETRAIN_STEP).strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    single, mirrored = result["loss"]
+    assert abs(mirrored / single - 1) < 1e-6, result
+    assert result["moved"] > 1e-4, result
+    assert result["difference"] < 1e-6, result
+
+
+def test_smoke_preset_pretrains_and_fine_tunes_under_mirrored(
+    archive, tmp_path
+):
+    # From an empty encoder cache: the LM pretrains under the strategy
+    # (windows batching, split over two replicas), then the classifier.
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "recipes" / "imdb_sentiment.py"),
+            "--preset=smoke",
+            f"--dataset={archive}",
+            "--strict-data=false",
+            "--validation-split=0.25",
+            "--lm-heldout-reviews=2",
+            f"--encoder-cache={tmp_path / 'encoders'}",
+            f"--run-dir={tmp_path / 'run'}",
+            "--strategy=mirrored",
+            "--cpu-devices=2",
+            "--baseline=false",
+            "--export=false",
+            "--verbose=2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "split over 2 replicas" in result.stdout
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["distribute"]["replicas"] == 2
+    encoder = json.loads(
+        (pathlib.Path(metrics["encoder"]["path"]) / "encoder.json").read_text()
+    )
+    assert encoder["replicas"] == 2
+    assert encoder["config"]["batching"] == "windows"
+
+
 def test_strategy_options_are_checked():
     with pytest.raises(distribute.DistributeConfigError, match="one of"):
         distribute.make_strategy("parameter-server")

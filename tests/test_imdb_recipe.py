@@ -1,7 +1,6 @@
 """The IMDB recipe end to end on a generated aclImdb archive: run folder,
 serving without toolkit, prediction CLI, resume, and config errors."""
 
-import functools
 import json
 import pathlib
 import shutil
@@ -192,7 +191,17 @@ class Interrupt(keras.callbacks.Callback):
 def test_resume_after_interruption_matches_an_uninterrupted_run(
     archive, smoke_run, tmp_path, monkeypatch
 ):
-    extra = ["--epochs=3", "--baseline=false", "--export=false", "--patience=5"]
+    extra = [
+        "--epochs=3",
+        "--baseline=false",
+        "--export=false",
+        "--patience=5",
+        # The fine-tuning options whose state lives outside the weights:
+        # the adversarial trainer, per-layer rates and the unfreezing stage.
+        "--adversarial-epsilon=2",
+        "--discriminative-factor=2.6",
+        "--gradual-unfreezing=true",
+    ]
     # The classifier's training is what is interrupted; all three runs
     # start from the encoder that the smoke run pretrained (same LM
     # settings, so the same cached encoder) instead of pretraining it again.
@@ -207,11 +216,12 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
 
     resumed = tmp_path / "resumed"
     original = training.train_with_resume
-    monkeypatch.setattr(
-        training,
-        "train_with_resume",
-        functools.partial(original, callbacks=[Interrupt(epoch=1, batch=1)]),
-    )
+
+    def interrupted(*args, callbacks=(), **kwargs):
+        callbacks = [*callbacks, Interrupt(epoch=1, batch=1)]
+        return original(*args, callbacks=callbacks, **kwargs)
+
+    monkeypatch.setattr(training, "train_with_resume", interrupted)
     with pytest.raises(KeyboardInterrupt):
         imdb_sentiment.main(
             smoke_args(archive, resumed, *extra, encoders=encoders)

@@ -58,10 +58,7 @@ def pretrain(corpus, cache, config=None, log=None, **kwargs):
 
 
 def test_a_second_run_reuses_the_cached_encoder(corpus, tmp_path, monkeypatch):
-    with pytest.raises(pretraining.EncoderMismatchError, match="no --strategy"):
-        pretrain(corpus, tmp_path, allow_training=False)
     first = pretrain(corpus, tmp_path)
-    assert pretrain(corpus, tmp_path, allow_training=False).path == first.path
     assert first.info["epochs_run"] == 2
     assert len(first.info["history"]) == 2
     assert all(
@@ -206,3 +203,73 @@ def test_lm_reviews_never_hold_out_labelled_text():
     assert same_heldout == heldout
     with pytest.raises(ValueError, match="hold out at least one"):
         pretraining.lm_reviews(labelled, unlabelled, 20)
+
+
+def test_the_cache_is_one_absolute_folder_whatever_the_working_folder(
+    corpus, tmp_path, monkeypatch
+):
+    home_cache = pretraining.DEFAULT_CACHE
+    assert home_cache.is_absolute()
+    assert home_cache.parts[-3:] == (".cache", "toolkit", "encoders")
+    monkeypatch.delenv(pretraining.CACHE_ENV_VAR, raising=False)
+    assert pretraining.encoder_cache_dir() == home_cache.resolve()
+    monkeypatch.setenv(pretraining.CACHE_ENV_VAR, str(tmp_path / "shared"))
+    assert pretraining.encoder_cache_dir() == tmp_path / "shared"
+    # A relative setting is resolved once, against the folder of the run
+    # that names it, and logged as an absolute path.
+    monkeypatch.chdir(tmp_path)
+    assert pretraining.encoder_cache_dir("here") == tmp_path / "here"
+
+    messages = []
+    first = pretrain(corpus, None, log=messages.append)
+    assert first.path.parent == tmp_path / "shared"
+    assert f"word LM in {tmp_path / 'shared'}/" in messages[0]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    messages.clear()
+    assert pretrain(corpus, None, log=messages.append).path == first.path
+    assert messages[0].startswith(
+        f"Reusing the pretrained encoder in {first.path} "
+    )
+
+
+def test_windows_batching_is_cached_apart_and_streams_cannot_be_split(
+    corpus,
+):
+    vectorizer, train_texts, heldout_texts = corpus
+    vocabulary = vectorizer.get_vocabulary()
+    streams = tiny_config(vectorizer)
+    windows = dataclasses.replace(streams, batching="windows")
+    key = pretraining.fingerprint(
+        streams, vocabulary, train_texts, heldout_texts
+    )
+    assert key != pretraining.fingerprint(
+        windows, vocabulary, train_texts, heldout_texts
+    )
+    # Settings added later are left out at their neutral values, so the
+    # fingerprints (cache folders) of earlier encoders do not change.
+    settings = dataclasses.asdict(streams)
+    del settings["batching"]
+    legacy = pretraining._digest(
+        [
+            json.dumps(settings, sort_keys=True),
+            pretraining._digest(vocabulary),
+            pretraining._digest(train_texts),
+            pretraining._digest(heldout_texts),
+        ]
+    )
+    assert key == legacy
+
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    with pytest.raises(pretraining.EncoderMismatchError, match="windows"):
+        pretraining.pretrain_encoder(
+            streams,
+            vectorizer,
+            train_texts,
+            heldout_texts,
+            "unused",
+            strategy=TwoReplicas(),
+        )

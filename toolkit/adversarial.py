@@ -170,6 +170,8 @@ class AdversarialTraining(keras.Model):
         object.__setattr__(self, "_embedding", embedding)
         self._hook = _EmbeddingPerturbation(name="embedding_perturbation")
         self.perturbable = _perturbable_copy(classifier, embedding, self._hook)
+        if classifier.built:  # its variables are all this model has
+            self.built = True
         # Logged beside `loss` (the clean loss) as `adversarial_loss`.
         self.adversarial_loss_tracker = keras.metrics.Mean(
             name="adversarial_loss"
@@ -261,10 +263,12 @@ class AdversarialTraining(keras.Model):
             for g, a in zip(gradients, adversarial_gradients, strict=True)
         ]
         self.optimizer.apply(gradients, variables)
+        # Under a strategy each replica's loss is its share of the mean.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         _keras_private.loss_tracker(self).update_state(
-            loss, sample_weight=tf.shape(x)[0]
+            loss * replicas, sample_weight=tf.shape(x)[0]
         )
-        self.adversarial_loss_tracker.update_state(adversarial_loss)
+        self.adversarial_loss_tracker.update_state(adversarial_loss * replicas)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def _jax_train_step(self, state, data):

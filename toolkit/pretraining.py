@@ -35,6 +35,24 @@ ENCODER_LAYERS = ("embedding", "deep_rnn")
 MAX_REVIEW_TOKENS = 100_000
 
 
+# The encoder cache: `--encoder-cache`, else this variable, else
+# ~/.cache/toolkit/encoders (beside the data cache), whatever the current
+# folder.
+CACHE_ENV_VAR = "TOOLKIT_ENCODER_CACHE"
+DEFAULT_CACHE = pathlib.Path.home() / ".cache" / "toolkit" / "encoders"
+
+
+def encoder_cache_dir(
+    cache_dir: str | os.PathLike | None = None,
+) -> pathlib.Path:
+    """Where pretrained encoders are cached, one folder per fingerprint:
+    `cache_dir`, else `$TOOLKIT_ENCODER_CACHE`, else
+    `~/.cache/toolkit/encoders`; always an absolute path, so runs from any
+    folder share it."""
+    chosen = cache_dir or os.environ.get(CACHE_ENV_VAR) or DEFAULT_CACHE
+    return pathlib.Path(chosen).expanduser().resolve()
+
+
 class EncoderMismatchError(ValueError):
     """A pretrained encoder does not fit the classifier it should start."""
 
@@ -51,7 +69,11 @@ class PretrainConfig:
     `warmup_steps`), gradients clipped to `clipnorm`, at most
     `max_train_seconds` of training (`None`: no limit), dropout as in
     `WordLanguageModel`. Held-out perplexity is scored on streams of
-    `eval_batch_size` rows.
+    `eval_batch_size` rows. `batching`: `"streams"` (stateful truncated
+    backpropagation through time: row i of every batch continues stream i,
+    the state carried across batches) or `"windows"` (shuffled independent
+    windows, each read from a zero state), which a `tf.distribute` strategy
+    can split across replicas.
     """
 
     vocab_size: int
@@ -72,6 +94,7 @@ class PretrainConfig:
     max_train_seconds: float | None = None
     eval_batch_size: int = 16
     seed: int = 1337
+    batching: str = "streams"
 
     def encoder_shape(self) -> dict:
         """What a classifier must match to take this encoder over."""
@@ -82,6 +105,21 @@ class PretrainConfig:
             "cell": self.cell,
             "residual": self.residual,
         }
+
+
+# Settings added after encoders were first cached: at these values they
+# change nothing, and they are left out of the fingerprint, so that earlier
+# cache entries stay valid.
+_NEUTRAL_SETTINGS = {"batching": "streams"}
+BATCHINGS = ("streams", "windows")
+
+
+def _settings(config: PretrainConfig) -> dict:
+    return {
+        key: value
+        for key, value in dataclasses.asdict(config).items()
+        if not (key in _NEUTRAL_SETTINGS and value == _NEUTRAL_SETTINGS[key])
+    }
 
 
 def _digest(values: Sequence[str]) -> str:
@@ -100,7 +138,7 @@ def fingerprint(
 ) -> str:
     """sha256 of the settings, the vocabulary and every text (in order):
     the name of the cache entry that these inputs produce."""
-    settings = json.dumps(dataclasses.asdict(config), sort_keys=True)
+    settings = json.dumps(_settings(config), sort_keys=True)
     parts = [
         settings,
         _digest(vocabulary),
@@ -203,8 +241,7 @@ def apply_encoder(model: keras.Model, encoder: Encoder) -> None:
 
 def _save_encoder(folder, lm, info) -> None:
     arrays, counts = {}, {}
-    for name, layer in lm.encoder_layers().items():
-        values = [np.asarray(v) for v in layer.weights]
+    for name, values in _layer_weights(lm).items():
         counts[name] = len(values)
         for index, value in enumerate(values):
             arrays[f"{name}/{index}"] = value
@@ -271,10 +308,10 @@ def pretrain_encoder(
     vectorizer,
     train_texts: Sequence[str],
     heldout_texts: Sequence[str],
-    cache_dir: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
     verbose: int = 1,
-    allow_training: bool = True,
+    strategy=None,
 ) -> Encoder:
     """The encoder that `config` learns from `train_texts`, from the cache
     when an earlier run already learned it.
@@ -287,20 +324,20 @@ def pretrain_encoder(
         train_texts: the language model's training reviews (never
             validation or test reviews of the classifier).
         heldout_texts: reviews scored after every epoch (full softmax).
-        cache_dir: where cache entries live, one folder per fingerprint.
+        cache_dir: where cache entries live, one folder per fingerprint
+            (`encoder_cache_dir`: None means `$TOOLKIT_ENCODER_CACHE` or
+            `~/.cache/toolkit/encoders`).
         log: prints what happens (reuse, pretraining, perplexities).
         verbose: `fit`'s verbosity (1: progress bar).
-        allow_training: with `False`, only a cached encoder is returned;
-            a missing one is an `EncoderMismatchError` (for runs under a
-            `tf.distribute` strategy, which pretraining does not use).
+        strategy: a `tf.distribute` strategy to train under (its
+            `batch_size` is the global batch, split across the replicas);
+            it needs `batching="windows"`. Under a multi-worker strategy
+            every worker trains and the chief alone writes the cache entry.
 
     Returns:
         The `Encoder` (its `info` holds the held-out perplexity per epoch).
     """
-    from toolkit import optimizers, run_info, training
-    from toolkit.callbacks import ResetStatesEachEpoch
-    from toolkit.data import tbptt_dataset
-    from toolkit.word_lm import HeldOutPerplexity, WordLanguageModel
+    from toolkit import distribute, run_info, training
 
     vocabulary = vectorizer.get_vocabulary()
     if len(vocabulary) != config.vocab_size:
@@ -308,8 +345,20 @@ def pretrain_encoder(
             f"The vectorizer has {len(vocabulary)} words but the pretraining "
             f"config says vocab_size={config.vocab_size}."
         )
+    if config.batching not in BATCHINGS:
+        raise ValueError(
+            "Received an invalid value for `batching`, expected one of "
+            f"{BATCHINGS}, got {config.batching!r}."
+        )
+    replicas = 1 if strategy is None else strategy.num_replicas_in_sync
+    if replicas > 1 and config.batching != "windows":
+        raise EncoderMismatchError(
+            f"A strategy with {replicas} replicas splits every batch across "
+            "them, and carried streams cannot be split: pretrain with "
+            'batching="windows" (--lm-batching=windows).'
+        )
     key = fingerprint(config, vocabulary, train_texts, heldout_texts)
-    folder = pathlib.Path(cache_dir) / key[:16]
+    folder = encoder_cache_dir(cache_dir) / key[:16]
     if (folder / ENCODER_FILE).exists():
         encoder = load_encoder(folder)
         log(
@@ -318,86 +367,48 @@ def pretrain_encoder(
             f"{encoder.info['heldout_perplexity']:.1f}."
         )
         return encoder
-    if not allow_training:
-        raise EncoderMismatchError(
-            f"No pretrained encoder for these settings in {folder.parent} "
-            "(this run may only reuse one). Pretrain it first with the same "
-            "options and no --strategy; it is cached, and this run will "
-            "then fine-tune from it."
-        )
 
     start = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pretrain_config.json").write_text(
-        json.dumps(dataclasses.asdict(config), indent=2)
-    )
-    write_vocabulary(folder / "vocabulary.txt", vocabulary)
+    chief = distribute.is_chief(strategy)
+    if chief:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "pretrain_config.json").write_text(
+            json.dumps(dataclasses.asdict(config), indent=2)
+        )
+        write_vocabulary(folder / "vocabulary.txt", vocabulary)
     stream = token_stream(train_texts, vectorizer, config.seed)
     heldout = token_stream(heldout_texts, vectorizer, config.seed)
-    B, T = config.batch_size, config.sequence_length
-    steps_per_epoch = ((len(stream) - T) // B) // T
+    steps_per_epoch = _steps_per_epoch(config, len(stream))
     if steps_per_epoch < 1 or len(heldout) < 2:
         raise EncoderMismatchError(
             f"Too little text to pretrain on: {len(stream):,} training words "
-            f"for batches of {B}x{T}, {len(heldout):,} held-out words."
+            f"for batches of {config.batch_size}x{config.sequence_length}, "
+            f"{len(heldout):,} held-out words."
         )
     log(
         f"Pretraining the encoder as a word LM in {folder}: "
         f"{len(train_texts):,} reviews ({len(stream):,} words), "
-        f"{steps_per_epoch:,} steps of {B}x{T} per epoch; held-out "
-        f"{len(heldout_texts):,} reviews ({len(heldout):,} words). A killed "
-        "run resumes here."
+        f"{steps_per_epoch:,} steps of {config.batch_size}x"
+        f"{config.sequence_length} per epoch ({_describe(config, replicas)});"
+        f" held-out {len(heldout_texts):,} reviews ({len(heldout):,} words). "
+        "A killed run resumes here."
     )
     # The encoder is a function of its fingerprint's inputs alone.
     run_info.set_seed(config.seed)
-    model = WordLanguageModel(
-        config.vocab_size,
-        config.embedding_dim,
-        config.units,
-        cell=config.cell,
-        residual=config.residual,
-        dropout=config.dropout,
-        embedding_dropout=config.embedding_dropout,
-        num_sampled=config.num_sampled,
-        stateful=True,
-        batch_size=B,
-        seed=config.seed,
-        name="word_lm",
-    )
-    total_steps = config.epochs * steps_per_epoch
-    model.compile(
-        optimizer=optimizers.make_optimizer(
-            config.optimizer,
-            optimizers.make_schedule(
-                "cosine",
-                config.learning_rate,
-                total_steps,
-                min(config.warmup_steps, total_steps - 1),
-                0.05,
-            ),
-            config.clipnorm,
-        )
-    )
-    model.build((B, None))
-
-    def data_for_epoch(epoch: int):
-        rng = np.random.default_rng([config.seed, epoch])
-        return tbptt_dataset(stream, B, T, offset=int(rng.integers(T)))
-
+    with (strategy or _default_strategy()).scope():
+        model = _compiled_language_model(config, steps_per_epoch)
     state = training.train_with_resume(
         model,
-        data_for_epoch,
+        _epoch_data(config, stream, steps_per_epoch),
         None,
         folder,
         epochs=config.epochs,
         verbose=verbose,
-        callbacks=[
-            ResetStatesEachEpoch(),
-            HeldOutPerplexity(heldout, config.eval_batch_size),
-        ],
+        callbacks=_callbacks(config, heldout),
         max_train_seconds=config.max_train_seconds,
+        chief=chief,
     )
-    history = training.read_history(folder)
+    history = training.read_history(folder) if chief else []
     for row in history:
         log(
             f"LM epoch {int(row['epoch']) + 1}: held-out perplexity "
@@ -418,7 +429,10 @@ def pretrain_encoder(
         "heldout_words": int(len(heldout)),
         "history": history,
         "config": dataclasses.asdict(config),
+        "replicas": replicas,
     }
+    if not chief:  # the chief writes the entry; this worker has the weights
+        return Encoder(folder, info, _layer_weights(model))
     _save_encoder(folder, model, info)
     log(
         f"Encoder pretrained in {info['seconds']:.0f} s: held-out perplexity "
@@ -426,3 +440,100 @@ def pretrain_encoder(
         f"{info['epochs_run']}; {state.stop_reason}); saved to {folder}."
     )
     return load_encoder(folder)
+
+
+def _default_strategy():
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy()
+
+
+def _describe(config: PretrainConfig, replicas: int) -> str:
+    how = (
+        "carried streams, truncated BPTT"
+        if config.batching == "streams"
+        else "shuffled windows from a zero state"
+    )
+    return how + (f", split over {replicas} replicas" if replicas > 1 else "")
+
+
+def _steps_per_epoch(config: PretrainConfig, words: int) -> int:
+    B, T = config.batch_size, config.sequence_length
+    if config.batching == "streams":
+        return ((words - T) // B) // T
+    return -(-((words - 1) // T) // B)
+
+
+def _compiled_language_model(config: PretrainConfig, steps_per_epoch: int):
+    """The `WordLanguageModel` that `config` trains, compiled and built."""
+    from toolkit import optimizers
+    from toolkit.word_lm import WordLanguageModel
+
+    streams = config.batching == "streams"
+    model = WordLanguageModel(
+        config.vocab_size,
+        config.embedding_dim,
+        config.units,
+        cell=config.cell,
+        residual=config.residual,
+        dropout=config.dropout,
+        embedding_dropout=config.embedding_dropout,
+        num_sampled=config.num_sampled,
+        stateful=streams,
+        batch_size=config.batch_size if streams else None,
+        seed=config.seed,
+        name="word_lm",
+    )
+    total_steps = config.epochs * steps_per_epoch
+    model.compile(
+        optimizer=optimizers.make_optimizer(
+            config.optimizer,
+            optimizers.make_schedule(
+                "cosine",
+                config.learning_rate,
+                total_steps,
+                min(config.warmup_steps, total_steps - 1),
+                0.05,
+            ),
+            config.clipnorm,
+        )
+    )
+    model.build((config.batch_size if streams else None, None))
+    return model
+
+
+def _epoch_data(config: PretrainConfig, stream, steps_per_epoch: int):
+    """`epoch -> dataset`: the same batches for the same epoch."""
+    from toolkit import distribute
+    from toolkit.data import tbptt_dataset, window_dataset
+
+    B, T = config.batch_size, config.sequence_length
+
+    def for_epoch(epoch: int):
+        rng = np.random.default_rng([config.seed, epoch])
+        if config.batching == "streams":
+            return tbptt_dataset(stream, B, T, offset=int(rng.integers(T)))
+        return (
+            window_dataset(stream, B, T, seed=int(rng.integers(2**31)))
+            .take(steps_per_epoch)
+            .with_options(distribute.shard_options())
+        )
+
+    return for_epoch
+
+
+def _callbacks(config: PretrainConfig, heldout) -> list:
+    from toolkit.callbacks import ResetStatesEachEpoch
+    from toolkit.word_lm import HeldOutPerplexity
+
+    scoring = HeldOutPerplexity(heldout, config.eval_batch_size)
+    if config.batching == "streams":
+        return [ResetStatesEachEpoch(), scoring]
+    return [scoring]
+
+
+def _layer_weights(model) -> dict[str, list[np.ndarray]]:
+    return {
+        name: [np.asarray(v) for v in layer.weights]
+        for name, layer in model.encoder_layers().items()
+    }

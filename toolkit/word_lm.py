@@ -31,6 +31,16 @@ from toolkit.layers import DeepRNN
 from toolkit.stepping import StateRunner
 
 
+def replicas_in_sync() -> int:
+    """Replicas of the `tf.distribute` strategy in force (1 without one,
+    and on other backends)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
 def log_uniform_log_probabilities(ids, vocab_size: int):
     """log q(k) of the log-uniform distribution over `[0, vocab_size)`:
     q(k) = log((k + 2) / (k + 1)) / log(vocab_size + 1)."""
@@ -256,7 +266,10 @@ class WordLanguageModel(keras.Model):
             )
         else:
             losses = self.head.token_losses(y_pred, y)
-        return ops.mean(losses)
+        # Each replica returns its share, as Keras's own losses do: the
+        # replicas' gradients are summed, and the sum must be one device's
+        # gradient of the global batch's mean.
+        return ops.mean(losses) / replicas_in_sync()
 
     def encoder_layers(self) -> dict:
         """The layers a classifier takes over, by their classifier names."""

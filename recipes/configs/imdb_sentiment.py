@@ -58,7 +58,9 @@ class ImdbConfig:
     # (docs/imdb_pretrained.md). Needs bidirectional=False.
     pretrain: bool = False
     encoder: str | None = None  # a pretrained encoder folder to start from
-    encoder_cache: str = "runs/encoders"  # one folder per fingerprint
+    # Pretrained encoders, one folder per fingerprint; None:
+    # $TOOLKIT_ENCODER_CACHE, else ~/.cache/toolkit/encoders.
+    encoder_cache: str | None = None
     lm_epochs: int = 3  # passes over the LM stream (cosine decay)
     lm_batch_size: int = 64  # parallel streams (stateful TBPTT)
     lm_sequence_length: int = 70  # words per truncated-BPTT window
@@ -69,6 +71,10 @@ class ImdbConfig:
     lm_max_train_seconds: float | None = None  # time budget; None: none
     lm_heldout_reviews: int = 500  # unlabelled reviews scored, not trained
     lm_max_reviews: int | None = None  # cap on LM training reviews
+    # How the LM reads its stream: "streams" (state carried across
+    # batches), "windows" (independent shuffled windows, which a --strategy
+    # can split); "auto": streams on one device, windows under a strategy.
+    lm_batching: Literal["auto", "streams", "windows"] = "auto"
     # Training.
     # The optimizer; it always clips gradients (clipnorm).
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -220,6 +226,13 @@ class ImdbConfig:
         )
         require(self.verbose in (0, 1, 2), "verbose", "0, 1 or 2", self.verbose)
         check_strategy(self)
+        require(
+            self.strategy == "none" or self.lm_batching != "streams",
+            "lm_batching",
+            "'windows' or 'auto' under --strategy (a strategy splits each "
+            "batch across replicas; carried streams cannot be split)",
+            self.lm_batching,
+        )
         if self.residual:
             require(
                 self.layers >= 2
