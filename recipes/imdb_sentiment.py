@@ -130,6 +130,9 @@ def encoder_config(config: ImdbConfig, vocab_size: int):
         max_train_seconds=config.lm_max_train_seconds,
         seed=config.seed,
         batching=batching,
+        word_type_dropout=config.lm_word_type_dropout,
+        recurrent_weight_dropout=config.lm_weight_dropout,
+        locked_dropout=config.lm_locked_dropout,
     )
 
 

@@ -250,7 +250,13 @@ def test_windows_batching_is_cached_apart_and_streams_cannot_be_split(
     # Settings added later are left out at their neutral values, so the
     # fingerprints (cache folders) of earlier encoders do not change.
     settings = dataclasses.asdict(streams)
-    del settings["batching"]
+    for added in (
+        "batching",
+        "word_type_dropout",
+        "recurrent_weight_dropout",
+        "locked_dropout",
+    ):
+        del settings[added]
     legacy = pretraining._digest(
         [
             json.dumps(settings, sort_keys=True),
@@ -273,3 +279,28 @@ def test_windows_batching_is_cached_apart_and_streams_cannot_be_split(
             "unused",
             strategy=TwoReplicas(),
         )
+
+
+def test_an_awd_regularised_lm_pretrains_into_its_own_cache_entry(
+    corpus, tmp_path
+):
+    vectorizer = corpus[0]
+    plain = pretrain(corpus, tmp_path)
+    awd = pretrain(
+        corpus,
+        tmp_path,
+        config=tiny_config(
+            vectorizer,
+            word_type_dropout=0.1,
+            recurrent_weight_dropout=0.3,
+            locked_dropout=True,
+        ),
+    )
+    assert awd.path != plain.path
+    assert awd.info["config"]["recurrent_weight_dropout"] == 0.3
+    assert all(np.isfinite(r["val_perplexity"]) for r in awd.info["history"])
+    # The same shapes: either encoder starts the same classifier.
+    for name in pretraining.ENCODER_LAYERS:
+        assert [w.shape for w in awd.weights[name]] == [
+            w.shape for w in plain.weights[name]
+        ]

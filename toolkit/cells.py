@@ -172,13 +172,17 @@ class _DenseRecurrentCell(DropoutMaskMixin, keras.layers.Layer):
             projected = projected + self.bias
         return projected
 
-    def recurrent_step(self, projected, states, rec_dp_mask=None):
+    def recurrent_step(
+        self, projected, states, rec_dp_mask=None, recurrent_kernel=None
+    ):
         """One step of the recurrence from a precomputed input projection.
 
         Args:
             projected: `(batch, gate_count * units)`, from `project_inputs`.
             states: list of `(batch, units)` tensors, `h_{t-1}` first.
             rec_dp_mask: optional `(batch, units)` mask applied to `h_{t-1}`.
+            recurrent_kernel: W_h to use instead of `self.recurrent_kernel`
+                (a layer's weight-dropped copy).
 
         Returns:
             `(h_t, new_states)`.
@@ -186,7 +190,9 @@ class _DenseRecurrentCell(DropoutMaskMixin, keras.layers.Layer):
         h_tm1 = states[0]
         if rec_dp_mask is not None:
             h_tm1 = h_tm1 * rec_dp_mask
-        z = projected + ops.matmul(h_tm1, self.recurrent_kernel)
+        if recurrent_kernel is None:
+            recurrent_kernel = self.recurrent_kernel
+        z = projected + ops.matmul(h_tm1, recurrent_kernel)
         return self._gates_to_state(z, states)
 
     def _gates_to_state(self, z, states):

@@ -28,18 +28,51 @@ class _ProjectedRNN(keras.layers.RNN):
     The cell must provide `project_inputs` and `recurrent_step` (see
     `toolkit.cells`). Subclasses list the cell arguments that their config
     carries in `_cell_config_keys`.
+
+    `recurrent_weight_dropout` (keyword, every subclass) is DropConnect on
+    the recurrent kernel W_h (Wan et al. 2013), as AWD-LSTM's weight drop
+    (Merity et al. 2018) uses it: in training, each call draws one mask of
+    W_h's shape (zeros and `1 / (1 - rate)`) and the whole sequence, every
+    row of the batch, runs with the masked W_h, so the fused recurrence
+    still runs; at inference W_h is used whole. Keras's built-ins have no
+    such argument: a layer that sets it cannot be swapped for one.
     """
 
     _cell_config_keys: tuple[str, ...] = ()
 
-    def __init__(self, cell, use_cudnn="auto", **kwargs):
+    def __init__(
+        self, cell, use_cudnn="auto", recurrent_weight_dropout=0.0, **kwargs
+    ):
         if use_cudnn not in ("auto", True, False):
             raise ValueError(
                 "Received an invalid value for argument `use_cudnn`, expected "
                 f"'auto', True or False, got {use_cudnn!r}."
             )
+        recurrent_weight_dropout = _checks.check_rate(
+            "recurrent_weight_dropout", recurrent_weight_dropout
+        )
         super().__init__(cell, **kwargs)
         self.use_cudnn = use_cudnn
+        self.recurrent_weight_dropout = recurrent_weight_dropout
+        if recurrent_weight_dropout:
+            seed = cell.seed
+            self.weight_dropout_seed = keras.random.SeedGenerator(
+                None if seed is None else seed + 7919,
+                name="weight_dropout_seed",
+            )
+
+    def weight_dropped_kernel(self, training=False):
+        """W_h for this call: DropConnect-masked in training when
+        `recurrent_weight_dropout` is set, else `None` (the cell's own)."""
+        if not (training and self.recurrent_weight_dropout):
+            return None
+        kernel = self.cell.recurrent_kernel
+        mask = keras.random.dropout(
+            ops.ones_like(kernel),
+            rate=self.recurrent_weight_dropout,
+            seed=self.weight_dropout_seed,
+        )
+        return kernel * ops.cast(mask, kernel.dtype)
 
     # Read-only views of the cell's settings, as the built-ins expose.
     @property
@@ -139,6 +172,7 @@ class _ProjectedRNN(keras.layers.RNN):
             # and clears them after it (Keras's DropoutRNNCell protocol).
             dp_mask = cell.get_dropout_mask(sequences[:, 0, :])
             rec_dp_mask = cell.get_recurrent_dropout_mask(initial_state[0])
+        recurrent_kernel = self.weight_dropped_kernel(training)
         if fused_recurrence_supported(cell, self.unroll):
             # The loop is time-major: transpose the inputs or their
             # projection, whichever is narrower.
@@ -162,6 +196,7 @@ class _ProjectedRNN(keras.layers.RNN):
                 zero_output_for_mask=self.zero_output_for_mask,
                 return_sequences=self.return_sequences,
                 training=bool(training),
+                recurrent_kernel=recurrent_kernel,
             )
             if self.return_sequences:
                 outputs = ops.transpose(outputs, (1, 0, 2))
@@ -170,7 +205,9 @@ class _ProjectedRNN(keras.layers.RNN):
         projected = cell.project_inputs(sequences, dp_mask)
 
         def step(projected_t, states):
-            return cell.recurrent_step(projected_t, list(states), rec_dp_mask)
+            return cell.recurrent_step(
+                projected_t, list(states), rec_dp_mask, recurrent_kernel
+            )
 
         return backend_rnn(
             step,
@@ -190,6 +227,10 @@ class _ProjectedRNN(keras.layers.RNN):
         config["activity_regularizer"] = keras.regularizers.serialize(
             self.activity_regularizer
         )
+        if self.recurrent_weight_dropout:
+            # Only when set, so the config of a layer without it stays
+            # exactly the built-in's.
+            config["recurrent_weight_dropout"] = self.recurrent_weight_dropout
         base_config = super().get_config()
         del base_config["cell"]
         return {**base_config, **config}
@@ -499,6 +540,7 @@ class LSTM(_ProjectedRNN):
             and cell.use_bias
             and not self.unroll
             and not (training and cell.recurrent_dropout > 0)
+            and not (training and self.recurrent_weight_dropout > 0)
         )
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
@@ -516,8 +558,9 @@ class LSTM(_ProjectedRNN):
                 "use_cudnn=True was specified, but cuDNN is not available for "
                 "this layer configuration with this backend (it needs a GPU, "
                 "tanh/sigmoid activations, use_bias=True, unroll=False and, "
-                "in training, recurrent_dropout=0). Pass use_cudnn='auto' to "
-                "fall back to the fused loop."
+                "in training, recurrent_dropout=0 and "
+                "recurrent_weight_dropout=0). Pass use_cudnn='auto' to fall "
+                "back to the fused loop."
             )
         return super().inner_loop(
             sequences, initial_state, mask, training=training
@@ -624,6 +667,10 @@ class DeepRNN(keras.layers.Layer):
             their states.
         dropout: rate of the `keras.layers.Dropout` between layers, in
             [0, 1). Default 0.
+        locked_dropout: draw that dropout's mask once per sequence and use
+            it at every timestep (variational or "locked" dropout, Gal &
+            Ghahramani 2016; AWD-LSTM) instead of anew at each timestep.
+            Default `False`.
         residual: add skip connections between equal-width layers (see
             above). Default `False`.
         return_state: also return every layer's final states. Default
@@ -663,6 +710,7 @@ class DeepRNN(keras.layers.Layer):
         residual=False,
         return_state=False,
         seed=None,
+        locked_dropout=False,
         **kwargs,
     ):
         layers = self._check_layers(layers)
@@ -673,6 +721,7 @@ class DeepRNN(keras.layers.Layer):
         self.residual = bool(residual)
         self.return_state = bool(return_state)
         self.seed = seed
+        self.locked_dropout = bool(locked_dropout)
         self.supports_masking = True
         for layer in layers:
             _return_states(layer)
@@ -680,6 +729,8 @@ class DeepRNN(keras.layers.Layer):
         self._dropout_layers = [
             keras.layers.Dropout(
                 dropout,
+                # (batch, 1, features): one mask for all timesteps.
+                noise_shape=(None, 1, None) if locked_dropout else None,
                 seed=None if seed is None else seed + 1000 + index,
                 name=f"dropout_{index}",
             )
@@ -703,6 +754,7 @@ class DeepRNN(keras.layers.Layer):
         stateful=False,
         seed=None,
         layer_kwargs=None,
+        locked_dropout=False,
         **kwargs,
     ):
         """A stack of toolkit layers described by their widths.
@@ -726,6 +778,7 @@ class DeepRNN(keras.layers.Layer):
             seed: int seed; layer k uses `seed + k` for its dropout masks.
             layer_kwargs: dict of extra arguments for every recurrent layer,
                 such as `{"recurrent_dropout": 0.1, "unroll": True}`.
+            locked_dropout: as in `DeepRNN`. Default `False`.
             **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
         Example:
@@ -778,6 +831,7 @@ class DeepRNN(keras.layers.Layer):
             residual=residual,
             return_state=return_state,
             seed=seed,
+            locked_dropout=locked_dropout,
             **kwargs,
         )
 
@@ -1013,6 +1067,7 @@ class DeepRNN(keras.layers.Layer):
             "residual": self.residual,
             "return_state": self.return_state,
             "seed": self.seed,
+            "locked_dropout": self.locked_dropout,
         }
         return {**super().get_config(), **config}
 

@@ -69,7 +69,9 @@ class PretrainConfig:
     `warmup_steps`), gradients clipped to `clipnorm`, at most
     `max_train_seconds` of training (`None`: no limit), dropout as in
     `WordLanguageModel`. Held-out perplexity is scored on streams of
-    `eval_batch_size` rows. `batching`: `"streams"` (stateful truncated
+    `eval_batch_size` rows. `word_type_dropout`,
+    `recurrent_weight_dropout`, `locked_dropout`: AWD-LSTM's regularisers
+    (`WordLanguageModel`). `batching`: `"streams"` (stateful truncated
     backpropagation through time: row i of every batch continues stream i,
     the state carried across batches) or `"windows"` (shuffled independent
     windows, each read from a zero state), which a `tf.distribute` strategy
@@ -95,6 +97,10 @@ class PretrainConfig:
     eval_batch_size: int = 16
     seed: int = 1337
     batching: str = "streams"
+    # AWD-LSTM regularisation (Merity et al. 2018), see WordLanguageModel.
+    word_type_dropout: float = 0.0
+    recurrent_weight_dropout: float = 0.0
+    locked_dropout: bool = False
 
     def encoder_shape(self) -> dict:
         """What a classifier must match to take this encoder over."""
@@ -110,7 +116,12 @@ class PretrainConfig:
 # Settings added after encoders were first cached: at these values they
 # change nothing, and they are left out of the fingerprint, so that earlier
 # cache entries stay valid.
-_NEUTRAL_SETTINGS = {"batching": "streams"}
+_NEUTRAL_SETTINGS = {
+    "batching": "streams",
+    "word_type_dropout": 0.0,
+    "recurrent_weight_dropout": 0.0,
+    "locked_dropout": False,
+}
 BATCHINGS = ("streams", "windows")
 
 
@@ -482,6 +493,9 @@ def _compiled_language_model(config: PretrainConfig, steps_per_epoch: int):
         stateful=streams,
         batch_size=config.batch_size if streams else None,
         seed=config.seed,
+        word_type_dropout=config.word_type_dropout,
+        recurrent_weight_dropout=config.recurrent_weight_dropout,
+        locked_dropout=config.locked_dropout,
         name="word_lm",
     )
     total_steps = config.epochs * steps_per_epoch

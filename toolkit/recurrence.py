@@ -52,6 +52,7 @@ def fused_recurrence(
     zero_output_for_mask: bool = False,
     return_sequences: bool = True,
     training: bool = True,
+    recurrent_kernel=None,
 ):
     """Run `cell` over a sequence whose input projection is precomputed.
 
@@ -75,6 +76,9 @@ def fused_recurrence(
             forward loop. At inference the forward loop computes only the
             outputs; a gradient, if one is asked for all the same, runs the
             forward loop again with the factors first.
+        recurrent_kernel: W_h to use instead of `cell.recurrent_kernel`
+            (a weight-dropped copy); its gradient flows back to whatever
+            it was computed from.
 
     Returns:
         `(last_output, outputs, final_states)`: `(batch, units)`, the
@@ -87,7 +91,9 @@ def fused_recurrence(
     dtype = projected.dtype
     # A plain tensor, not the variable: the custom gradient returns dW_h
     # itself and must not see variable reads inside.
-    recurrent_kernel = ops.copy(ops.cast(cell.recurrent_kernel, dtype))
+    if recurrent_kernel is None:
+        recurrent_kernel = cell.recurrent_kernel
+    recurrent_kernel = ops.copy(ops.cast(recurrent_kernel, dtype))
 
     time_mask = None
     if mask is not None:

@@ -162,6 +162,16 @@ class WordLanguageModel(keras.Model):
         dropout: between recurrent layers and before the softmax.
         embedding_dropout: fraction of words whose whole embedding vector
             is zeroed (one draw per position).
+        word_type_dropout: fraction of vocabulary words dropped for a whole
+            batch: every occurrence of a dropped word reads a zero vector
+            (AWD-LSTM's embedding dropout, Gal & Ghahramani 2016), the
+            others are scaled by `1 / (1 - rate)`.
+        recurrent_weight_dropout: DropConnect on every recurrent layer's
+            W_h, one mask per batch (AWD-LSTM's weight drop; see
+            `toolkit.LSTM`).
+        locked_dropout: the dropout between layers and before the softmax
+            uses one mask per sequence for all timesteps (AWD-LSTM's locked
+            dropout) instead of a new one at every timestep.
         num_sampled: candidates of the sampled softmax; `None` or 0 trains
             with the full softmax.
         stateful: carry the state across batches (truncated
@@ -183,6 +193,9 @@ class WordLanguageModel(keras.Model):
         stateful: bool = False,
         batch_size: int | None = None,
         seed: int | None = None,
+        word_type_dropout: float = 0.0,
+        recurrent_weight_dropout: float = 0.0,
+        locked_dropout: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -197,6 +210,13 @@ class WordLanguageModel(keras.Model):
         self.embedding_dropout = _checks.check_rate(
             "embedding_dropout", embedding_dropout
         )
+        self.word_type_dropout = _checks.check_rate(
+            "word_type_dropout", word_type_dropout
+        )
+        self.recurrent_weight_dropout = _checks.check_rate(
+            "recurrent_weight_dropout", recurrent_weight_dropout
+        )
+        self.locked_dropout = bool(locked_dropout)
         if num_sampled is not None and num_sampled < 0:
             raise ValueError(
                 "Received an invalid value for argument `num_sampled`, "
@@ -234,10 +254,20 @@ class WordLanguageModel(keras.Model):
             return_sequences=True,
             stateful=stateful,
             seed=seed,
+            locked_dropout=self.locked_dropout,
+            layer_kwargs={"recurrent_weight_dropout": recurrent_weight_dropout}
+            if recurrent_weight_dropout
+            else None,
             name="deep_rnn",
         )
         self.output_dropout = keras.layers.Dropout(
-            self.dropout, seed=seed, name="output_dropout"
+            self.dropout,
+            noise_shape=(None, 1, None) if self.locked_dropout else None,
+            seed=seed,
+            name="output_dropout",
+        )
+        self.word_type_seed = keras.random.SeedGenerator(
+            None if seed is None else seed + 4243, name="word_type_seed"
         )
         self.head = SoftmaxHead(vocab_size, name="softmax")
         self.sampler_seed = keras.random.SeedGenerator(
@@ -245,10 +275,22 @@ class WordLanguageModel(keras.Model):
         )
 
     def call(self, ids, training=False):
-        x = self.embedding(ids)
+        x = self.drop_word_types(self.embedding(ids), ids, training)
         x = self.word_dropout(x, training=training)
         x = self.deep_rnn(x, training=training)
         return self.output_dropout(x, training=training)
+
+    def drop_word_types(self, embedded, ids, training=False):
+        """`embedded (batch, steps, dim)` with `word_type_dropout` of the
+        vocabulary zeroed for this batch (the others scaled up)."""
+        if not (training and self.word_type_dropout):
+            return embedded
+        keep = keras.random.dropout(
+            ops.ones((self.vocab_size,), dtype=embedded.dtype),
+            rate=self.word_type_dropout,
+            seed=self.word_type_seed,
+        )
+        return embedded * ops.expand_dims(ops.take(keep, ids), -1)
 
     def build(self, input_shape=None):
         # A stateful model needs its fixed batch size at build time.
@@ -289,6 +331,9 @@ class WordLanguageModel(keras.Model):
             "stateful": self.stateful,
             "batch_size": self.batch_size,
             "seed": self.seed,
+            "word_type_dropout": self.word_type_dropout,
+            "recurrent_weight_dropout": self.recurrent_weight_dropout,
+            "locked_dropout": self.locked_dropout,
         }
 
 

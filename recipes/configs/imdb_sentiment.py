@@ -68,6 +68,12 @@ class ImdbConfig:
     lm_learning_rate: float = 2e-3  # peak rate of the LM pretraining
     lm_dropout: float = 0.1  # between layers and before the softmax
     lm_embedding_dropout: float = 0.1  # whole word vectors
+    # AWD-LSTM regularisation of the LM (Merity et al. 2018): whole
+    # vocabulary words dropped per batch, DropConnect on the recurrent
+    # kernel (one mask per batch), one dropout mask per sequence.
+    lm_word_type_dropout: float = 0.0
+    lm_weight_dropout: float = 0.0
+    lm_locked_dropout: bool = False
     lm_max_train_seconds: float | None = None  # time budget; None: none
     lm_heldout_reviews: int = 500  # unlabelled reviews scored, not trained
     lm_max_reviews: int | None = None  # cap on LM training reviews
@@ -174,6 +180,8 @@ class ImdbConfig:
             "head_dropout",
             "lm_dropout",
             "lm_embedding_dropout",
+            "lm_word_type_dropout",
+            "lm_weight_dropout",
         ):
             value = getattr(self, key)
             require(0.0 <= value < 1.0, key, "in [0, 1)", value)
