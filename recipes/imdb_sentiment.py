@@ -34,6 +34,11 @@ from toolkit import config as config_lib  # noqa: E402
 # The classifier's layer groups from the top down, as variable path
 # prefixes: discriminative rates and gradual unfreezing act on these.
 LAYER_GROUPS = ("output", "deep_rnn", "embedding")
+# Distinct names, so that the members of an ensemble can sit in one model.
+CLASSIFIER_NAMES = {
+    "forward": "text_classifier",
+    "backward": "backward_classifier",
+}
 
 
 def build_and_compile(
@@ -65,6 +70,8 @@ def build_and_compile(
         pooling=config.pooling,
         head_dropout=config.head_dropout,
         seed=config.seed,
+        reverse=config.direction == "backward",
+        name=CLASSIFIER_NAMES[config.direction],
     )
     if config.freeze_embedding:
         model.get_layer("embedding").trainable = False
@@ -133,6 +140,7 @@ def encoder_config(config: ImdbConfig, vocab_size: int):
         word_type_dropout=config.lm_word_type_dropout,
         recurrent_weight_dropout=config.lm_weight_dropout,
         locked_dropout=config.lm_locked_dropout,
+        reverse=config.direction == "backward",
     )
 
 
@@ -293,28 +301,31 @@ def encoder_results(encoder) -> dict:
     }
 
 
-def write_plots(config: ImdbConfig, run_dir, state, test, encoder) -> None:
-    """training_curves.png, confusion_matrix.png and, with a pretrained
-    encoder, lm_curves.png."""
+def write_plots(config: ImdbConfig, run_dir, members, test) -> None:
+    """training_curves.png (one per member of an ensemble, in its folder),
+    confusion_matrix.png and, with a pretrained encoder, lm_curves.png."""
     from toolkit import plots, training
 
-    direction = "bidirectional " if config.bidirectional else ""
-    plots.training_curves(
-        training.read_history(run_dir),
-        run_dir / "training_curves.png",
-        title=f"IMDB: {config.layers}-layer {direction}{config.cell}, "
-        f"{config.units} units"
-        + (", LM-pretrained encoder" if encoder is not None else ""),
-        best_epoch=state.best_epoch + 1,
-    )
-    if encoder is not None:
-        plots.word_lm_curves(
-            encoder.info["history"],
-            run_dir / "lm_curves.png",
-            title=f"Encoder pretraining: {config.layers}-layer {config.cell}, "
-            f"{config.units} units, held-out perplexity "
-            f"{encoder.info['heldout_perplexity']:.1f}",
+    bidirectional = "bidirectional " if config.bidirectional else ""
+    for direction, member in members.items():
+        encoder = member.encoder
+        reads = "" if direction == "forward" else f", reading {direction}"
+        plots.training_curves(
+            training.read_history(member.run_dir),
+            member.run_dir / "training_curves.png",
+            title=f"IMDB: {config.layers}-layer {bidirectional}{config.cell},"
+            f" {config.units} units{reads}"
+            + (", LM-pretrained encoder" if encoder is not None else ""),
+            best_epoch=member.state.best_epoch + 1,
         )
+        if encoder is not None:
+            plots.word_lm_curves(
+                encoder.info["history"],
+                member.run_dir / "lm_curves.png",
+                title=f"Encoder pretraining{reads}: {config.layers}-layer "
+                f"{config.cell}, {config.units} units, held-out perplexity "
+                f"{encoder.info['heldout_perplexity']:.1f}",
+            )
     plots.confusion_matrix(
         test["confusion_matrix"],
         run_dir / "confusion_matrix.png",
@@ -367,25 +378,44 @@ class ReviewBatches:
         return int(self("train").cardinality().numpy())
 
 
-def evaluate(config: ImdbConfig, model, imdb, batches, state, encoder):
+def evaluate(config: ImdbConfig, model, imdb, batches, members):
     """The test report (the test set's only use), the baselines on the same
-    split, and what metrics.json says about the run."""
+    split, and what metrics.json says about the run; for an ensemble, each
+    member's own test report too."""
     from toolkit import evaluation
 
-    test = evaluation.binary_report(
-        *evaluation.predict_dataset(model, batches("test", batch_size=256))
-    )
+    def test_report(model):
+        return evaluation.binary_report(
+            *evaluation.predict_dataset(model, batches("test", batch_size=256))
+        )
+
+    def member_results(member):
+        results = {
+            "best_epoch": member.state.best_epoch + 1,
+            "best_val_loss": member.state.best_value,
+            "epochs_run": member.state.epochs_done,
+            "stop_reason": member.state.stop_reason,
+        }
+        if member.encoder is not None:
+            results["encoder"] = encoder_results(member.encoder)
+        return results
+
     results = {
-        "test": test,
-        "best_epoch": state.best_epoch + 1,
-        "best_val_loss": state.best_value,
-        "epochs_run": state.epochs_done,
-        "stop_reason": state.stop_reason,
+        "test": test_report(model),
         "data": imdb.metadata,
         "parameters": int(model.count_params()),
     }
-    if encoder is not None:
-        results["encoder"] = encoder_results(encoder)
+    if len(members) == 1:
+        (member,) = members.values()
+        results.update(member_results(member))
+    else:
+        results["members"] = {
+            direction: {
+                "test": test_report(member.model),
+                **member_results(member),
+            }
+            for direction, member in members.items()
+        }
     if config.baseline:
         split = (imdb.train.texts, imdb.train.labels)
         split += (imdb.test.texts, imdb.test.labels)
@@ -413,16 +443,25 @@ def fine_tuning_callbacks(config: ImdbConfig, log) -> list:
     return [GradualUnfreezing(LAYER_GROUPS, log=log)]
 
 
-def train_and_evaluate(config: ImdbConfig) -> dict:
-    """The whole recipe; returns what it writes to metrics.json."""
-    from toolkit import distribute, training
+@dataclasses.dataclass
+class TrainedClassifier:
+    """One trained classifier: the model (best epoch's weights), its
+    training state, its pretrained encoder (or None) and its folder."""
 
-    start = time.perf_counter()
-    run = training_main.start_run(config)
-    config, run_dir, log = run.config, run.run_dir, run.log
-    imdb = load_reviews(config, log)
-    vectorizer = make_vocabulary(config, imdb, run)
-    batches = ReviewBatches(config, imdb, vectorizer)
+    model: object
+    state: object
+    encoder: object
+    run_dir: pathlib.Path
+
+
+def train_classifier(
+    config: ImdbConfig, run, imdb, vectorizer, batches, run_dir
+) -> TrainedClassifier:
+    """Build, start (encoder or embeddings) and train one classifier in
+    `run_dir`, resumably."""
+    from toolkit import training
+
+    log = run.log
     with run.strategy.scope():
         model, trainer = build_and_compile(
             config,
@@ -431,14 +470,13 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
             batches.word_counts(),
         )
     encoder = start_encoder(config, model, imdb, vectorizer, log, run.strategy)
-    log(f"Model: {model.count_params():,} parameters")
+    log(f"Model ({config.direction}): {model.count_params():,} parameters")
     if trainer is not model:
         log(
             "Adversarial training: each batch also trains on its embeddings "
             f"moved by {config.adversarial_epsilon} (L2 per review, "
             "frequency-normalised) along the loss gradient"
         )
-
     state = training.train_with_resume(
         trainer,
         batches.training_epoch,
@@ -450,17 +488,50 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
         chief=run.chief,
         callbacks=fine_tuning_callbacks(config, log),
     )
+    return TrainedClassifier(model, state, encoder, run_dir)
+
+
+def train_and_evaluate(config: ImdbConfig) -> dict:
+    """The whole recipe; returns what it writes to metrics.json."""
+    from toolkit import distribute, models
+
+    start = time.perf_counter()
+    run = training_main.start_run(config)
+    config, run_dir, log = run.config, run.run_dir, run.log
+    imdb = load_reviews(config, log)
+    vectorizer = make_vocabulary(config, imdb, run)
+    batches = ReviewBatches(config, imdb, vectorizer)
+    directions = DIRECTIONS[config.direction]
+    members = {}
+    for direction in directions:
+        if len(directions) > 1:
+            log(f"Ensemble member: the {direction} classifier")
+        members[direction] = train_classifier(
+            dataclasses.replace(config, direction=direction),
+            run,
+            imdb,
+            vectorizer,
+            batches,
+            run_dir / direction if len(directions) > 1 else run_dir,
+        )
     train_seconds = time.perf_counter() - start
     described = distribute.describe(run.strategy)
     if not run.chief:
         return {"chief": False, "distribute": described}
     # Evaluation and export use a one-device copy: under a multi-worker
     # strategy the chief alone cannot run the distributed model.
-    model = distribute.local_copy(model)
+    for member in members.values():
+        member.model = distribute.local_copy(member.model)
+    if len(members) == 1:
+        (model,) = (member.model for member in members.values())
+    else:
+        model = models.average_classifiers(
+            [member.model for member in members.values()]
+        )
 
-    results = evaluate(config, model, imdb, batches, state, encoder)
+    results = evaluate(config, model, imdb, batches, members)
     results["distribute"] = described
-    write_plots(config, run_dir, state, results["test"], encoder)
+    write_plots(config, run_dir, members, results["test"])
     if config.export:
         export_model(config, model, vectorizer, run_dir)
     return training_main.write_results(
@@ -468,21 +539,43 @@ def train_and_evaluate(config: ImdbConfig) -> dict:
     )
 
 
+# The classifiers that `--direction` trains.
+DIRECTIONS = {
+    "forward": ("forward",),
+    "backward": ("backward",),
+    "both": ("forward", "backward"),
+}
+
+
 def summary(results: dict) -> str:
     test = results["test"]
-    lines = [
-        f"Test accuracy {test['accuracy']:.4f}, ROC AUC {test['roc_auc']:.4f},"
-        f" F1 {test['f1']:.4f} on {test['examples']:,} reviews "
-        f"(best epoch {results['best_epoch']} of {results['epochs_run']}; "
-        f"{results['seconds']['total']:.0f} s).",
-    ]
-    if "encoder" in results:
-        encoder = results["encoder"]
-        lines.insert(
-            0,
-            f"Encoder: held-out LM perplexity "
-            f"{encoder['heldout_perplexity']:.1f} ({encoder['path']}).",
-        )
+    members = results.get("members", {"": results})
+    lines = []
+    for direction, member in members.items():
+        name = f"{direction.capitalize()} classifier: " if direction else ""
+        if "encoder" in member:
+            encoder = member["encoder"]
+            lines.append(
+                f"{name}encoder held-out LM perplexity "
+                f"{encoder['heldout_perplexity']:.1f} ({encoder['path']})."
+            )
+        if direction:
+            lines.append(
+                f"{name}test accuracy {member['test']['accuracy']:.4f} "
+                f"(best epoch {member['best_epoch']} of "
+                f"{member['epochs_run']})."
+            )
+    what = "Ensemble test" if "members" in results else "Test"
+    epochs = (
+        ""
+        if "members" in results
+        else f"best epoch {results['best_epoch']} of {results['epochs_run']}; "
+    )
+    lines.append(
+        f"{what} accuracy {test['accuracy']:.4f}, ROC AUC "
+        f"{test['roc_auc']:.4f}, F1 {test['f1']:.4f} on {test['examples']:,} "
+        f"reviews ({epochs}{results['seconds']['total']:.0f} s)."
+    )
     for key, name in (("baseline", "TF-IDF bigram"), ("nbsvm", "NBSVM-bigram")):
         if key in results:
             base = results[key]

@@ -88,3 +88,33 @@ def test_concat_pooling_classifier_uses_the_final_state():
     # The last unmasked output of a padded row is its output after 3 words.
     unpadded = np.asarray(pooled(ids[:1, :3]))
     np.testing.assert_allclose(features[:1], unpadded, rtol=1e-5, atol=1e-6)
+
+
+def test_reverse_tokens_reverses_each_row_and_keeps_the_padding_last():
+    ids = np.array([[4, 5, 6, 0, 0], [7, 0, 0, 0, 0], [1, 2, 3, 8, 9]])
+    reversed_ids = np.asarray(models.ReverseTokens()(ids))
+    np.testing.assert_array_equal(
+        reversed_ids, [[6, 5, 4, 0, 0], [7, 0, 0, 0, 0], [9, 8, 3, 2, 1]]
+    )
+
+
+def test_a_backward_classifier_reads_the_reversed_review(rng):
+    forward = models.build_text_classifier(
+        30, 4, units=[5], bidirectional=False, pooling="last", seed=0
+    )
+    backward = models.build_text_classifier(
+        30, 4, units=[5], bidirectional=False, pooling="last", seed=0,
+        reverse=True, name="backward_classifier",
+    )  # fmt: skip
+    backward.set_weights(forward.get_weights())
+    ids = np.array([[3, 9, 4, 11, 0, 0], [5, 6, 0, 0, 0, 0]])
+    reversed_by_hand = np.array([[11, 4, 9, 3, 0, 0], [6, 5, 0, 0, 0, 0]])
+    np.testing.assert_allclose(
+        backward(ids), forward(reversed_by_hand), atol=1e-6
+    )
+    ensemble = models.average_classifiers([forward, backward])
+    np.testing.assert_allclose(
+        ensemble(ids), (forward(ids) + backward(ids)) / 2, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="at least 2"):
+        models.average_classifiers([forward])

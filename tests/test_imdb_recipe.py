@@ -256,15 +256,35 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
 def test_another_run_reuses_the_cached_encoder_and_says_so(
     archive, smoke_run, capsys
 ):
+    # A forward + backward ensemble: the forward member reuses the smoke
+    # run's encoder; the backward one pretrains its own, cached apart.
     other = smoke_run.parent / "again"
-    args = smoke_args(archive, other, "--baseline=false", "--export=false")
-    assert imdb_sentiment.main([*args, "--verbose=2"]) == 0
+    args = smoke_args(
+        archive, other, "--baseline=false", "--direction=both", "--verbose=2"
+    )
+    assert imdb_sentiment.main(args) == 0
     out = capsys.readouterr().out
     cached = json.loads((smoke_run / "metrics.json").read_text())["encoder"]
     assert f"Reusing the pretrained encoder in {cached['path']}" in out
-    assert "Pretraining the encoder" not in out
-    again = json.loads((other / "metrics.json").read_text())["encoder"]
-    assert again["fingerprint"] == cached["fingerprint"]
+    assert "Pretraining the encoder as a backward word LM" in out
+    assert "Pretraining the encoder as a word LM" not in out
+    results = json.loads((other / "metrics.json").read_text())
+    forward, backward = (results["members"][d] for d in ("forward", "backward"))
+    assert forward["encoder"]["fingerprint"] == cached["fingerprint"]
+    assert backward["encoder"]["fingerprint"] != cached["fingerprint"]
+    for direction in ("forward", "backward"):
+        assert (other / direction / "training_curves.png").is_file()
+        assert (other / direction / "checkpoints").is_dir()
+    # The exported ensemble averages the two members on raw text.
+    served = keras.saving.load_model(other / "model.keras")
+    ids = np.array([[5, 9, 3, 0, 0], [7, 0, 0, 0, 0]], "int32")
+    members = [
+        served.get_layer(n) for n in ("text_classifier", "backward_classifier")
+    ]
+    np.testing.assert_allclose(
+        served(ids), (members[0](ids) + members[1](ids)) / 2, atol=1e-6
+    )
+    assert "Ensemble test accuracy" in out
 
 
 def test_an_explicit_encoder_that_does_not_fit_is_refused(

@@ -304,3 +304,18 @@ def test_an_awd_regularised_lm_pretrains_into_its_own_cache_entry(
         assert [w.shape for w in awd.weights[name]] == [
             w.shape for w in plain.weights[name]
         ]
+
+
+def test_a_backward_stream_reads_each_review_reversed(corpus):
+    vectorizer, train_texts, _ = corpus
+    texts = train_texts[:3]
+    forward = pretraining.token_stream(texts, vectorizer, seed=0)
+    backward = pretraining.token_stream(texts, vectorizer, seed=0, reverse=True)
+    # Same reviews in the same order, each followed by its end marker (0).
+    ends = np.flatnonzero(forward == 0)
+    np.testing.assert_array_equal(ends, np.flatnonzero(backward == 0))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    for start, end in zip(starts, ends, strict=True):
+        np.testing.assert_array_equal(
+            backward[start:end], forward[start:end][::-1]
+        )

@@ -73,6 +73,47 @@ class MaskedGlobalPooling1D(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+@keras.saving.register_keras_serializable(package="toolkit")
+class ReverseTokens(keras.layers.Layer):
+    """Each row's tokens in reverse order, padding kept at the end:
+    `(batch, steps)` right-padded int ids (id 0 pads) -> the same shape.
+
+    A classifier that starts with it reads every review from its last word
+    to its first, as a backward language model does, and still takes the
+    same ids (and raw text, once exported) as a forward one.
+    """
+
+    def call(self, ids):
+        steps = ops.shape(ids)[1]
+        lengths = ops.sum(
+            ops.cast(ops.not_equal(ids, 0), "int32"), axis=1, keepdims=True
+        )
+        positions = ops.expand_dims(ops.arange(steps, dtype="int32"), 0)
+        index = ops.where(
+            positions < lengths, lengths - 1 - positions, positions
+        )
+        return ops.take_along_axis(ids, index, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def average_classifiers(
+    classifiers: Sequence[keras.Model], name: str = "ensemble"
+) -> keras.Model:
+    """One model whose output is the mean of the classifiers' outputs
+    (each `(batch, timesteps)` ids -> `(batch, 1)` probability); their
+    layers are shared, not copied."""
+    if len(classifiers) < 2:
+        raise ValueError(
+            f"An ensemble needs at least 2 classifiers, got {len(classifiers)}."
+        )
+    tokens = keras.Input((None,), dtype="int32", name="token_ids")
+    outputs = [classifier(tokens) for classifier in classifiers]
+    probability = keras.layers.Average(name="average")(outputs)
+    return keras.Model(tokens, probability, name=name)
+
+
 def build_text_classifier(
     vocab_size: int,
     embedding_dim: int = 128,
@@ -86,6 +127,8 @@ def build_text_classifier(
     pooling: str = "mean_max",
     head_dropout: float = 0.3,
     seed: int | None = None,
+    reverse: bool = False,
+    name: str = "text_classifier",
 ) -> keras.Model:
     """A binary text classifier over token ids.
 
@@ -108,6 +151,9 @@ def build_text_classifier(
             max, concatenated: ULMFiT's concat pooling).
         head_dropout: dropout before the output layer.
         seed: seeds every dropout layer.
+        reverse: read each text backwards (`ReverseTokens` first), as a
+            backward language model does.
+        name: the model's name.
 
     Returns:
         A `keras.Model` mapping `(batch, timesteps)` int ids to `(batch, 1)`
@@ -125,9 +171,10 @@ def build_text_classifier(
             f"of {POOLINGS}, got {pooling!r}."
         )
     tokens = keras.Input((None,), dtype="int32", name="token_ids")
+    ids = ReverseTokens(name="reverse_tokens")(tokens) if reverse else tokens
     x = keras.layers.Embedding(
         vocab_size, embedding_dim, mask_zero=True, name="embedding"
-    )(tokens)
+    )(ids)
     if embedding_dropout:
         x = keras.layers.SpatialDropout1D(
             embedding_dropout, seed=seed, name="embedding_dropout"
@@ -155,7 +202,7 @@ def build_text_classifier(
             x
         )
     probability = keras.layers.Dense(1, activation="sigmoid", name="output")(x)
-    return keras.Model(tokens, probability, name="text_classifier")
+    return keras.Model(tokens, probability, name=name)
 
 
 def build_char_lm(

@@ -101,6 +101,8 @@ class PretrainConfig:
     word_type_dropout: float = 0.0
     recurrent_weight_dropout: float = 0.0
     locked_dropout: bool = False
+    # A backward LM: every review is read from its last word to its first.
+    reverse: bool = False
 
     def encoder_shape(self) -> dict:
         """What a classifier must match to take this encoder over."""
@@ -121,6 +123,7 @@ _NEUTRAL_SETTINGS = {
     "word_type_dropout": 0.0,
     "recurrent_weight_dropout": 0.0,
     "locked_dropout": False,
+    "reverse": False,
 }
 BATCHINGS = ("streams", "windows")
 
@@ -265,9 +268,12 @@ def _save_encoder(folder, lm, info) -> None:
     os.replace(temporary, folder / ENCODER_FILE)
 
 
-def token_stream(texts: Sequence[str], vectorizer, seed: int) -> np.ndarray:
+def token_stream(
+    texts: Sequence[str], vectorizer, seed: int, reverse: bool = False
+) -> np.ndarray:
     """`review_stream` of `texts` tokenized by `vectorizer` (whole
-    reviews)."""
+    reviews), each review's words reversed when `reverse` (the end-of-review
+    marker still follows it)."""
     from toolkit.data import tokenize
     from toolkit.word_lm import review_stream
 
@@ -277,6 +283,8 @@ def token_stream(texts: Sequence[str], vectorizer, seed: int) -> np.ndarray:
     flat = tokens.flat_values.numpy()
     splits = tokens.row_splits.numpy()
     rows = np.split(flat, splits[1:-1])
+    if reverse:
+        rows = [row[::-1] for row in rows]
     return review_stream(rows, seed)
 
 
@@ -387,8 +395,10 @@ def pretrain_encoder(
             json.dumps(dataclasses.asdict(config), indent=2)
         )
         write_vocabulary(folder / "vocabulary.txt", vocabulary)
-    stream = token_stream(train_texts, vectorizer, config.seed)
-    heldout = token_stream(heldout_texts, vectorizer, config.seed)
+    stream = token_stream(train_texts, vectorizer, config.seed, config.reverse)
+    heldout = token_stream(
+        heldout_texts, vectorizer, config.seed, config.reverse
+    )
     steps_per_epoch = _steps_per_epoch(config, len(stream))
     if steps_per_epoch < 1 or len(heldout) < 2:
         raise EncoderMismatchError(
@@ -397,7 +407,8 @@ def pretrain_encoder(
             f"{len(heldout):,} held-out words."
         )
     log(
-        f"Pretraining the encoder as a word LM in {folder}: "
+        f"Pretraining the encoder as a {_direction(config)}word LM in "
+        f"{folder}: "
         f"{len(train_texts):,} reviews ({len(stream):,} words), "
         f"{steps_per_epoch:,} steps of {config.batch_size}x"
         f"{config.sequence_length} per epoch ({_describe(config, replicas)});"
@@ -451,6 +462,10 @@ def pretrain_encoder(
         f"{info['epochs_run']}; {state.stop_reason}); saved to {folder}."
     )
     return load_encoder(folder)
+
+
+def _direction(config: PretrainConfig) -> str:
+    return "backward " if config.reverse else ""
 
 
 def _default_strategy():

@@ -38,6 +38,10 @@ class ImdbConfig:
     units: int = 128  # width of every recurrent layer (each direction)
     # Each layer reads both directions (concatenated).
     bidirectional: bool = True
+    # Which way the classifier (and its pretrained LM) reads a review:
+    # "backward" from the last word to the first; "both" trains a forward
+    # and a backward model (each with its own LM) and averages them.
+    direction: Literal["forward", "backward", "both"] = "forward"
     residual: bool = False  # skip connections between equal-width layers
     dropout: float = 0.2  # between recurrent layers
     recurrent_dropout: float = 0.0  # on h_{t-1}, one mask per sequence
@@ -308,6 +312,33 @@ PRESETS = {
         epochs=3,
         patience=1,
         run_dir="runs/imdb_pretrained",
+    ),
+    # The forward and backward ensemble of ULMFiT (Howard & Ruder 2018):
+    # `pretrained` once reading forwards and once backwards, each with its
+    # own pretrained LM (cached apart), their probabilities averaged. Twice
+    # the time of `pretrained`.
+    "pretrained-bi": ImdbConfig(
+        max_length=600,
+        bucket_boundaries=(64, 128, 192, 256, 384, 512),
+        embedding_dim=256,
+        pretrained_embeddings=False,
+        layers=1,
+        units=256,
+        bidirectional=False,
+        direction="both",
+        dropout=0.0,
+        embedding_dropout=0.1,
+        pooling="last_mean_max",
+        head_dropout=0.3,
+        pretrain=True,
+        lm_epochs=3,
+        lm_max_train_seconds=3000.0,
+        adversarial_epsilon=5.0,
+        learning_rate=1e-3,
+        schedule="slanted",
+        epochs=3,
+        patience=1,
+        run_dir="runs/imdb_pretrained_bi",
     ),
     # Dai & Le's scale, for one GPU: a 1024-unit encoder, 256-d embeddings,
     # a 30k vocabulary, whole reviews.
