@@ -300,7 +300,9 @@ def _free_ports(count):
     return ports
 
 
-def _start_workers(tmp_path, archive, die_after=(0, 0), attempt=0, extra=()):
+def _start_workers(
+    tmp_path, archive, encoders, die_after=(0, 0), attempt=0, extra=()
+):
     ports = _free_ports(2)
     workers = []
     for index in range(2):
@@ -328,8 +330,10 @@ def _start_workers(tmp_path, archive, die_after=(0, 0), attempt=0, extra=()):
                     f"--run-dir={tmp_path / 'run'}",
                     "--strategy=multiworker",
                     "--baseline=false",
-                    # The classifier alone: pretraining is not distributed.
-                    "--pretrain=false",
+                    # The smoke preset pretrains its encoder (under the
+                    # strategy) unless this cache already holds it.
+                    f"--encoder-cache={encoders}",
+                    "--lm-heldout-reviews=2",
                     "--epochs=2",  # 3 batches each
                     "--patience=2",
                     "--verbose=2",
@@ -385,7 +389,9 @@ def _arr_index(name):
 def straight(tmp_path_factory, archive):
     """Two workers, two epochs, nothing goes wrong."""
     folder = tmp_path_factory.mktemp("straight")
-    codes = _wait(_start_workers(folder, archive), timeout=400)
+    codes = _wait(
+        _start_workers(folder, archive, folder / "encoders"), timeout=400
+    )
     logs = _logs(folder)
     assert codes == [0, 0], logs[0][-3000:] + logs[1][-3000:]
     return folder
@@ -408,6 +414,15 @@ def test_two_workers_train_the_smoke_preset_to_identical_weights(straight):
     assert (run / "saved_model" / "saved_model.pb").exists()
     logs = _logs(straight)
     assert "Test accuracy" in logs[0] and "Test accuracy" not in logs[1]
+    # Both workers pretrained the encoder together; the chief cached it.
+    assert "split over 2 replicas" in logs[0]
+    encoder = json.loads(
+        (pathlib.Path(metrics["encoder"]["path"]) / "encoder.json").read_text()
+    )
+    assert encoder["replicas"] == 2
+    assert pathlib.Path(metrics["encoder"]["path"]).parent == (
+        straight / "encoders"
+    )
 
 
 def test_a_dead_worker_stops_the_other_and_a_restart_resumes(
@@ -416,11 +431,13 @@ def test_a_dead_worker_stops_the_other_and_a_restart_resumes(
     import numpy as np
 
     # Worker 1 crashes in the second epoch (after 5 of 6 batches). The
-    # weights are compared, not the export, so these runs skip it.
+    # weights are compared, not the export, so these runs skip it; they
+    # fine-tune the encoder that the uninterrupted run pretrained.
     no_export = ["--export=false"]
+    encoders = straight / "encoders"
     start = time.monotonic()
     codes = _wait(
-        _start_workers(tmp_path, archive, (0, 5), extra=no_export),
+        _start_workers(tmp_path, archive, encoders, (0, 5), extra=no_export),
         timeout=300,
     )
     seconds = time.monotonic() - start
@@ -434,7 +451,7 @@ def test_a_dead_worker_stops_the_other_and_a_restart_resumes(
     # The same command again resumes after epoch 1 and ends where the
     # uninterrupted run ended (same data order, optimizer and seeds).
     codes = _wait(
-        _start_workers(tmp_path, archive, attempt=1, extra=no_export),
+        _start_workers(tmp_path, archive, encoders, attempt=1, extra=no_export),
         timeout=400,
     )
     logs = _logs(tmp_path, attempt=1)
