@@ -315,7 +315,12 @@ def write_plots(config: ImdbConfig, run_dir, members, test) -> None:
             member.run_dir / "training_curves.png",
             title=f"IMDB: {config.layers}-layer {bidirectional}{config.cell},"
             f" {config.units} units{reads}"
-            + (", LM-pretrained encoder" if encoder is not None else ""),
+            + (", LM-pretrained encoder" if encoder is not None else "")
+            + (
+                f", adversarial (epsilon {config.adversarial_epsilon:g})"
+                if config.adversarial_epsilon
+                else ""
+            ),
             best_epoch=member.state.best_epoch + 1,
         )
         if encoder is not None:
