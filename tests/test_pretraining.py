@@ -255,6 +255,7 @@ def test_windows_batching_is_cached_apart_and_streams_cannot_be_split(
         "word_type_dropout",
         "recurrent_weight_dropout",
         "locked_dropout",
+        "reverse",
     ):
         del settings[added]
     legacy = pretraining._digest(

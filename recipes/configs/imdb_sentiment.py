@@ -75,9 +75,9 @@ class ImdbConfig:
     # AWD-LSTM regularisation of the LM (Merity et al. 2018): whole
     # vocabulary words dropped per batch, DropConnect on the recurrent
     # kernel (one mask per batch), one dropout mask per sequence.
-    lm_word_type_dropout: float = 0.0
-    lm_weight_dropout: float = 0.0
-    lm_locked_dropout: bool = False
+    lm_word_type_dropout: float = 0.0  # vocabulary words dropped per batch
+    lm_weight_dropout: float = 0.0  # DropConnect rate on the LM's W_h
+    lm_locked_dropout: bool = False  # one dropout mask per sequence
     lm_max_train_seconds: float | None = None  # time budget; None: none
     lm_heldout_reviews: int = 500  # unlabelled reviews scored, not trained
     lm_max_reviews: int | None = None  # cap on LM training reviews
