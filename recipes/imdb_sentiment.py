@@ -2,6 +2,7 @@
 
     python recipes/imdb_sentiment.py --data-dir=../shared/data
     python recipes/imdb_sentiment.py --preset=pretrained
+    python recipes/imdb_sentiment.py --preset=pretrained-bi
     python recipes/imdb_sentiment.py --preset=smoke --data-dir=../shared/data
     python recipes/imdb_sentiment.py --cell=vanilla --run-dir=runs/vanilla
     python recipes/imdb_sentiment.py --help
@@ -11,10 +12,12 @@ train_state.json (the resume point, with checksums),
 history.csv, logs/ (TensorBoard), metrics.json, training_curves.png,
 confusion_matrix.png, saved_model/ (raw text in, probability out) and
 model.keras; lm_curves.png with a pretrained encoder. With --pretrain
-(presets pretrained, pretrained-gpu, smoke) the encoder is first pretrained
-as a word language model in --encoder-cache/<fingerprint>/ and reused by
-every later run that needs the same one. Run the same command again after
-an interruption to resume.
+(presets pretrained, pretrained-bi, pretrained-gpu, smoke) the encoder is
+first pretrained as a word language model in --encoder-cache/<fingerprint>/
+(default ~/.cache/toolkit/encoders) and reused by every later run that
+needs the same one. --direction=both trains a forward and a backward
+classifier in forward/ and backward/ and exports their average. Run the
+same command again after an interruption to resume.
 """
 
 from __future__ import annotations
