@@ -560,16 +560,17 @@ def summary(results: dict) -> str:
     members = results.get("members", {"": results})
     lines = []
     for direction, member in members.items():
-        name = f"{direction.capitalize()} classifier: " if direction else ""
+        name = f"{direction.capitalize()} classifier"
         if "encoder" in member:
             encoder = member["encoder"]
             lines.append(
-                f"{name}encoder held-out LM perplexity "
+                (f"{name}: encoder" if direction else "Encoder:")
+                + " held-out LM perplexity "
                 f"{encoder['heldout_perplexity']:.1f} ({encoder['path']})."
             )
         if direction:
             lines.append(
-                f"{name}test accuracy {member['test']['accuracy']:.4f} "
+                f"{name}: test accuracy {member['test']['accuracy']:.4f} "
                 f"(best epoch {member['best_epoch']} of "
                 f"{member['epochs_run']})."
             )
