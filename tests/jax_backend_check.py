@@ -92,6 +92,7 @@ def main():
     check_cell_dropout_in_keras_rnn()
     check_adversarial_training()
     check_layer_rates()
+    check_recurrent_weight_dropout()
 
 
 def check_adversarial_training():
@@ -149,6 +150,30 @@ def check_layer_rates():
             atol=1e-7,
         )
     print("layer rates under jax: ok")
+
+
+def check_recurrent_weight_dropout():
+    """DropConnect on W_h under JAX: a new mask each training call, none at
+    inference (the built-in LSTM with the same weights), and `fit` trains
+    the recurrent kernel through it."""
+    x = np.random.default_rng(4).standard_normal((4, 5, 3)).astype("float32")
+    layer = toolkit.LSTM(6, recurrent_weight_dropout=0.5, seed=2)
+    model = keras.Sequential(
+        [keras.Input((5, 3)), layer, keras.layers.Dense(1)]
+    )
+    first, second = (np.asarray(layer(x, training=True)) for _ in range(2))
+    assert not np.allclose(first, second)
+    builtin = keras.layers.LSTM(6)
+    builtin.build((4, 5, 3))
+    builtin.set_weights(layer.get_weights())
+    np.testing.assert_allclose(layer(x), builtin(x), atol=1e-5)
+    before = np.asarray(layer.cell.recurrent_kernel.value).copy()
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    model.fit(x, np.ones((4, 1), "float32"), epochs=2, verbose=0)
+    assert not np.allclose(
+        before, np.asarray(layer.cell.recurrent_kernel.value)
+    )
+    print("recurrent weight dropout under jax: ok")
 
 
 def check_cell_dropout_in_keras_rnn():

@@ -32,3 +32,4 @@ def test_layers_match_builtins_under_jax():
     assert "fresh masks under jax: ok" in result.stdout
     assert "adversarial training under jax: ok" in result.stdout
     assert "layer rates under jax: ok" in result.stdout
+    assert "recurrent weight dropout under jax: ok" in result.stdout

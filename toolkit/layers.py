@@ -66,7 +66,7 @@ class _ProjectedRNN(keras.layers.RNN):
         `recurrent_weight_dropout` is set, else `None` (the cell's own)."""
         if not (training and self.recurrent_weight_dropout):
             return None
-        kernel = self.cell.recurrent_kernel
+        kernel = ops.convert_to_tensor(self.cell.recurrent_kernel)
         mask = keras.random.dropout(
             ops.ones_like(kernel),
             rate=self.recurrent_weight_dropout,
