@@ -134,17 +134,9 @@ class LayerRatesMixin:
                 "`optimizer.build(model.trainable_variables)`."
             )
         prefixes = list(prefixes)
-        frozen = [
-            v.path
-            for v in self._trainable_variables
-            if _longest_prefix(v.path, prefixes) is not None
-        ]
-        self.rate_gates.assign(
-            [
-                0.0 if _longest_prefix(v.path, prefixes) is not None else 1.0
-                for v in self._trainable_variables
-            ]
-        )
+        paths = [v.path for v in self._trainable_variables]
+        frozen = [p for p in paths if _longest_prefix(p, prefixes) is not None]
+        self.rate_gates.assign([0.0 if p in frozen else 1.0 for p in paths])
         return frozen
 
     def update_step(self, gradient, variable, learning_rate):
