@@ -107,11 +107,12 @@ def check_vocabulary(vocabulary, run: training_main.Run) -> None:
 def epoch_steps(config: CharLmConfig, train_characters: int) -> int:
     """Batches per epoch: `--steps-per-epoch`, else one pass over the
     training split (stateful streams or shuffled windows)."""
+    from toolkit import data
+
     B, T = config.batch_size, config.sequence_length
-    if config.batching == "stateful":
-        full_pass = ((train_characters - T) // B) // T
-    else:
-        full_pass = -(-((train_characters - 1) // T) // B)
+    full_pass = data.batches_per_pass(
+        train_characters, B, T, streams=config.batching == "stateful"
+    )
     if full_pass < 1:
         raise config_lib.ConfigError(
             f"The training split ({train_characters:,} characters) is too "

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
+from toolkit.data.char_lm import batches_per_pass
 from toolkit.data.pipelines import write_vocabulary
 
 ENCODER_FILE = "encoder.json"  # written last: the cache entry is complete
@@ -399,7 +400,12 @@ def pretrain_encoder(
     heldout = token_stream(
         heldout_texts, vectorizer, config.seed, config.reverse
     )
-    steps_per_epoch = _steps_per_epoch(config, len(stream))
+    steps_per_epoch = batches_per_pass(
+        len(stream),
+        config.batch_size,
+        config.sequence_length,
+        streams=config.batching == "streams",
+    )
     if steps_per_epoch < 1 or len(heldout) < 2:
         raise EncoderMismatchError(
             f"Too little text to pretrain on: {len(stream):,} training words "
@@ -481,13 +487,6 @@ def _describe(config: PretrainConfig, replicas: int) -> str:
         else "shuffled windows from a zero state"
     )
     return how + (f", split over {replicas} replicas" if replicas > 1 else "")
-
-
-def _steps_per_epoch(config: PretrainConfig, words: int) -> int:
-    B, T = config.batch_size, config.sequence_length
-    if config.batching == "streams":
-        return ((words - T) // B) // T
-    return -(-((words - 1) // T) // B)
 
 
 def _compiled_language_model(config: PretrainConfig, steps_per_epoch: int):

@@ -9,6 +9,7 @@ that says which file was expected where and how to get it.
 from toolkit.data.char_lm import (
     CharCorpus,
     CharVocabulary,
+    batches_per_pass,
     tbptt_arrays,
     tbptt_dataset,
     window_dataset,
@@ -57,6 +58,7 @@ __all__ = [
     "resolve_data_dir",
     "safe_extract",
     "tbptt_arrays",
+    "batches_per_pass",
     "tbptt_dataset",
     "text_dataset",
     "token_dataset",

@@ -198,6 +198,18 @@ def tbptt_dataset(
     )
 
 
+def batches_per_pass(
+    length: int, batch_size: int, sequence_length: int, streams: bool
+) -> int:
+    """Batches in one pass over a split of `length` ids: as carried streams
+    (`tbptt_dataset`, at any `offset` below `sequence_length`) or as
+    windows (`window_dataset`, whose last batch may be partial)."""
+    B, T = batch_size, sequence_length
+    if streams:
+        return ((length - T) // B) // T
+    return -(-((length - 1) // T) // B)
+
+
 def window_dataset(
     ids: np.ndarray,
     batch_size: int,
