@@ -4,7 +4,7 @@ against a plain Keras character LSTM, and nanoGPT's published CPU result.
 Both models train in this process, one after the other, and are scored the
 same way: cross-entropy over the whole validation split (the last 10% of
 the file, as nanoGPT's `shakespeare_char`), with the state carried through
-it (`toolkit.evaluation.char_lm_cross_entropy`). Training time excludes
+it (`toolkit.text.evaluation.char_lm_cross_entropy`). Training time excludes
 the evaluations.
 
 * toolkit: `python recipes/char_lm.py` (preset `shakespeare`), run through
@@ -41,7 +41,13 @@ import keras  # noqa: E402
 
 from recipes import char_lm  # noqa: E402
 from recipes.configs.char_lm import PRESETS  # noqa: E402
-from toolkit import data, evaluation, plots, run_info, training  # noqa: E402
+from toolkit import data  # noqa: E402
+from toolkit.text import evaluation  # noqa: E402
+from toolkit.training import (
+    plots,  # noqa: E402
+    resumable,  # noqa: E402
+    run_info,  # noqa: E402
+)
 
 NANOGPT_CPU = {"seconds": 128.0, "whole_validation": 1.898, "reported": 1.886}
 TARGET = 1.65
@@ -108,7 +114,7 @@ def main(argv=None) -> int:
         verbose=2,
     )
     results = char_lm.train_and_evaluate(config)
-    history = training.read_history(config.run_dir)
+    history = resumable.read_history(config.run_dir)
     toolkit_points = [(r["train_seconds"], r["val_loss"]) for r in history]
     keras.backend.clear_session()
     corpus = data.load_shakespeare(data_dir=args.data_dir)

@@ -32,7 +32,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from toolkit import distribute  # noqa: E402
+from toolkit.training import distribute  # noqa: E402
 
 STRATEGIES = ("none", "mirrored-1", "mirrored-2")
 
@@ -44,7 +44,8 @@ def workloads():
     import keras
     import numpy as np
 
-    from toolkit import models, optimizers
+    from toolkit import optimizers
+    from toolkit.text import models
 
     rng = np.random.default_rng(0)
 
@@ -107,7 +108,7 @@ def main() -> None:
     devices = distribute.configure_cpu_devices(2)
     import tensorflow as tf
 
-    from toolkit import run_info
+    from toolkit.training import run_info
 
     strategies = {
         "none": tf.distribute.get_strategy(),

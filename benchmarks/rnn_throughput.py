@@ -43,7 +43,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import toolkit  # noqa: E402
-from toolkit.run_info import cpu_model  # noqa: E402
+from toolkit.training.run_info import cpu_model  # noqa: E402
 
 LAYERS = {
     "lstm": (keras.layers.LSTM, toolkit.LSTM),

@@ -4,9 +4,9 @@
         --char-lm runs/shakespeare/saved_model --data-dir ../shared/data
 
 `--classifier` takes an IMDB run folder (its model.keras is exported again
-with this checkout's `toolkit.export`, so the graph measured is today's) or
-a saved_model/ folder. The texts are real IMDB test reviews of about the
-median length (230 words); every call draws its batch from them.
+with this checkout's `toolkit.serving.export`, so the graph measured is
+today's) or a saved_model/ folder. The texts are real IMDB test reviews of
+about the median length (230 words); every call draws its batch from them.
 
 Reports, with the CPU model:
 - the first call at each shape (the XLA compile);
@@ -58,8 +58,8 @@ def classifier_export(path: pathlib.Path, folder: pathlib.Path) -> str:
         return str(path)
     import keras
 
-    from toolkit import export
     from toolkit.data import read_vocabulary
+    from toolkit.serving import export
 
     config = json.loads((path / "config.json").read_text())
     vocabulary = read_vocabulary(path / "vocabulary.txt")

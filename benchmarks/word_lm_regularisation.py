@@ -30,7 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from rnn_throughput import machine  # noqa: E402 (this folder)
 
-from toolkit import data, pretraining  # noqa: E402
+from toolkit import data  # noqa: E402
+from toolkit.text import pretraining  # noqa: E402
 
 
 def main(argv=None) -> None:

@@ -1,6 +1,6 @@
 """Word-LM pretraining throughput: sampled softmax against full softmax.
 
-Builds two identical `toolkit.word_lm.WordLanguageModel`s (the `pretrained`
+Builds two identical `toolkit.text.word_lm.WordLanguageModel`s (the `pretrained`
 preset's encoder: 20,000 words, 256-d embedding, one 256-unit LSTM), one
 training with the sampled softmax (`--num-sampled` candidates) and one with
 the full softmax over the whole vocabulary, and times `train_on_batch`
@@ -27,8 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from toolkit import run_info  # noqa: E402
-from toolkit.word_lm import WordLanguageModel  # noqa: E402
+from toolkit.text.word_lm import WordLanguageModel  # noqa: E402
+from toolkit.training import run_info  # noqa: E402
 
 
 def build(num_sampled, args):

@@ -9,9 +9,9 @@
   traceback, no TensorFlow start-up chatter (`recipes._quiet`).
 
 The training recipes parse `--key=value` options into their config
-dataclasses (`toolkit.config.parse_config`); `predict.py` and `sample.py`
-take positional arguments too, so they use `ArgumentParser` below, which
-keeps the same help layout, error line and exit status.
+dataclasses (`toolkit.training.config.parse_config`); `predict.py` and
+`sample.py` take positional arguments too, so they use `ArgumentParser`
+below, which keeps the same help layout, error line and exit status.
 """
 
 from __future__ import annotations

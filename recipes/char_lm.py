@@ -37,7 +37,7 @@ from recipes.configs.char_lm import (  # noqa: E402
     PRESETS,
     CharLmConfig,
 )
-from toolkit import config as config_lib  # noqa: E402
+from toolkit.training import config as config_lib  # noqa: E402
 
 
 def load_corpus(config: CharLmConfig):
@@ -72,7 +72,7 @@ def load_corpus(config: CharLmConfig):
 def build_model(config: CharLmConfig, vocab_size: int, training: bool):
     """The config's character LM: stateful with a fixed batch when it
     trains with stateful batches, else stateless with any batch size."""
-    from toolkit import models
+    from toolkit.text import models
 
     stateful = training and config.batching == "stateful"
     return models.build_char_lm(
@@ -125,7 +125,8 @@ def train_data(config: CharLmConfig, train_ids, steps_per_epoch: int):
     """`epoch -> dataset`, the same batches for the same epoch."""
     import numpy as np
 
-    from toolkit import data, distribute
+    from toolkit import data
+    from toolkit.training import distribute
 
     B, T = config.batch_size, config.sequence_length
 
@@ -186,9 +187,9 @@ def compile_model(config: CharLmConfig, vocab_size, steps_per_epoch, strategy):
 def epoch_callbacks(config: CharLmConfig, run, vocabulary, validation_ids):
     """Validation over the whole split, per-epoch samples (the chief's) and,
     for stateful batches, a state reset as each epoch starts."""
-    from toolkit import evaluation
-    from toolkit.callbacks import ResetStatesEachEpoch
-    from toolkit.sampling import SampleWriter
+    from toolkit.text import evaluation
+    from toolkit.text.sampling import SampleWriter
+    from toolkit.training.callbacks import ResetStatesEachEpoch
 
     callbacks = [
         # Every worker scores validation (same weights, same number), so
@@ -218,7 +219,7 @@ def evaluate(config: CharLmConfig, model, corpus, state, log) -> dict:
     """Cross-entropy over the whole validation and test splits with the
     best epoch's weights (the test split's only use), and what
     metrics.json says about the run."""
-    from toolkit import evaluation
+    from toolkit.text import evaluation
 
     def score(name):
         result = evaluation.char_lm_cross_entropy(
@@ -251,7 +252,7 @@ def evaluate(config: CharLmConfig, model, corpus, state, log) -> dict:
 def export_model(config: CharLmConfig, model, vocabulary, run_dir) -> None:
     """saved_model/ and model.keras from a stateless copy of `model` that
     takes any batch size: what users load and serve."""
-    from toolkit import export
+    from toolkit.serving import export
 
     inference = build_model(config, len(vocabulary), training=False)
     inference.set_weights(model.get_weights())
@@ -261,7 +262,7 @@ def export_model(config: CharLmConfig, model, vocabulary, run_dir) -> None:
 
 def train_and_evaluate(config: CharLmConfig) -> dict:
     """The whole recipe; returns what it writes to metrics.json."""
-    from toolkit import distribute, plots, training
+    from toolkit.training import distribute, plots, resumable
 
     start = time.perf_counter()
     run = training_main.start_run(config)
@@ -282,7 +283,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
         f"{config.batch_size}x{config.sequence_length} characters per "
         f"epoch, {config.batching} batches"
     )
-    state = training.train_with_resume(
+    state = resumable.train_with_resume(
         model,
         train_data(config, train_ids, steps),
         None,
@@ -304,7 +305,7 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
     results = evaluate(config, model, corpus, state, log)
     results["distribute"] = described
     plots.char_lm_curves(
-        training.read_history(run_dir),
+        resumable.read_history(run_dir),
         run_dir / "learning_curves.png",
         title=f"{corpus.name}: {config.layers}-layer {config.cell}, "
         f"{config.units} units",

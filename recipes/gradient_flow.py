@@ -27,7 +27,7 @@ from recipes.configs.gradient_flow import (  # noqa: E402
     PRESETS,
     GradientFlowConfig,
 )
-from toolkit import config as config_lib  # noqa: E402
+from toolkit.training import config as config_lib  # noqa: E402
 
 
 def adding_variants(config: GradientFlowConfig) -> list[dict]:
@@ -73,7 +73,9 @@ def slug(variant: dict) -> str:
 
 
 def run_lab(config: GradientFlowConfig, log=print) -> dict:
-    from toolkit import lab_report, long_range, plots
+    from toolkit.lab import long_range
+    from toolkit.lab import report as lab_report
+    from toolkit.training import plots
 
     start = time.perf_counter()
     run_dir = config_lib.prepare_run_dir(config, config.run_dir)

@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # `python recipes/imdb_sentiment.py`
 
 from recipes import training_main  # noqa: E402
 from recipes.configs.imdb_sentiment import PRESETS, ImdbConfig  # noqa: E402
-from toolkit import config as config_lib  # noqa: E402
+from toolkit.training import config as config_lib  # noqa: E402
 
 # The classifier's layer groups from the top down, as variable path
 # prefixes: discriminative rates and gradual unfreezing act on these.
@@ -58,7 +58,8 @@ def build_and_compile(
     normalise the adversarial step."""
     import numpy as np
 
-    from toolkit import adversarial, models, optimizers
+    from toolkit import optimizers
+    from toolkit.text import adversarial, models
 
     model = models.build_text_classifier(
         vocab_size=vocab_size,
@@ -116,7 +117,7 @@ def build_and_compile(
 
 def encoder_config(config: ImdbConfig, vocab_size: int):
     """The `PretrainConfig` of the encoder that `config` fine-tunes."""
-    from toolkit.pretraining import PretrainConfig
+    from toolkit.text.pretraining import PretrainConfig
 
     batching = config.lm_batching
     if batching == "auto":
@@ -150,7 +151,7 @@ def encoder_config(config: ImdbConfig, vocab_size: int):
 def get_encoder(config: ImdbConfig, imdb, vectorizer, log, strategy=None):
     """The pretrained encoder the classifier starts from: `--encoder`, or
     the cached or newly pretrained one; checked against the classifier."""
-    from toolkit import pretraining
+    from toolkit.text import pretraining
 
     lm_config = encoder_config(config, vectorizer.vocabulary_size())
     if lm_config.num_sampled >= lm_config.vocab_size:
@@ -253,7 +254,7 @@ def make_vocabulary(config: ImdbConfig, imdb, run: training_main.Run):
 
 def _read_vocabulary(path: pathlib.Path) -> list[str]:
     from toolkit import data
-    from toolkit.run_dir import RunDirError
+    from toolkit.training.run_dir import RunDirError
 
     try:
         return data.read_vocabulary(path)
@@ -266,7 +267,7 @@ def start_encoder(
 ):
     """A pretrained encoder applied to `model` (returned), or PPMI-SVD
     embeddings set in it (returns None), as the config asks."""
-    from toolkit import embeddings, pretraining
+    from toolkit.text import embeddings, pretraining
 
     if config.pretrain or config.encoder:
         encoder = get_encoder(config, imdb, vectorizer, log, strategy)
@@ -307,14 +308,14 @@ def encoder_results(encoder) -> dict:
 def write_plots(config: ImdbConfig, run_dir, members, test) -> None:
     """training_curves.png (one per member of an ensemble, in its folder),
     confusion_matrix.png and, with a pretrained encoder, lm_curves.png."""
-    from toolkit import plots, training
+    from toolkit.training import plots, resumable
 
     bidirectional = "bidirectional " if config.bidirectional else ""
     for direction, member in members.items():
         encoder = member.encoder
         reads = "" if direction == "forward" else f", reading {direction}"
         plots.training_curves(
-            training.read_history(member.run_dir),
+            resumable.read_history(member.run_dir),
             member.run_dir / "training_curves.png",
             title=f"IMDB: {config.layers}-layer {bidirectional}{config.cell},"
             f" {config.units} units{reads}"
@@ -359,7 +360,8 @@ class ReviewBatches:
         }
 
     def __call__(self, name, shuffle=False, seed=None, batch_size=None):
-        from toolkit import data, distribute
+        from toolkit import data
+        from toolkit.training import distribute
 
         return data.token_dataset(
             self.tokens[name],
@@ -390,7 +392,7 @@ def evaluate(config: ImdbConfig, model, imdb, batches, members):
     """The test report (the test set's only use), the baselines on the same
     split, and what metrics.json says about the run; for an ensemble, each
     member's own test report too."""
-    from toolkit import evaluation
+    from toolkit.text import evaluation
 
     def test_report(model):
         return evaluation.binary_report(
@@ -434,7 +436,7 @@ def evaluate(config: ImdbConfig, model, imdb, batches, members):
 
 def export_model(config: ImdbConfig, model, vectorizer, run_dir) -> None:
     """saved_model/ (raw text in, probability out) and model.keras."""
-    from toolkit import export
+    from toolkit.serving import export
 
     export.export_text_classifier(
         model, vectorizer, run_dir / "saved_model", config.max_length
@@ -444,7 +446,7 @@ def export_model(config: ImdbConfig, model, vectorizer, run_dir) -> None:
 
 def fine_tuning_callbacks(config: ImdbConfig, log) -> list:
     """`GradualUnfreezing` of `LAYER_GROUPS` when the config asks for it."""
-    from toolkit.callbacks import GradualUnfreezing
+    from toolkit.training.callbacks import GradualUnfreezing
 
     if not config.gradual_unfreezing:
         return []
@@ -467,7 +469,7 @@ def train_classifier(
 ) -> TrainedClassifier:
     """Build, start (encoder or embeddings) and train one classifier in
     `run_dir`, resumably."""
-    from toolkit import training
+    from toolkit.training import resumable
 
     log = run.log
     with run.strategy.scope():
@@ -485,7 +487,7 @@ def train_classifier(
             f"moved by {config.adversarial_epsilon} (L2 per review, "
             "frequency-normalised) along the loss gradient"
         )
-    state = training.train_with_resume(
+    state = resumable.train_with_resume(
         trainer,
         batches.training_epoch,
         batches("validation", batch_size=256),
@@ -501,7 +503,8 @@ def train_classifier(
 
 def train_and_evaluate(config: ImdbConfig) -> dict:
     """The whole recipe; returns what it writes to metrics.json."""
-    from toolkit import distribute, models
+    from toolkit.text import models
+    from toolkit.training import distribute
 
     start = time.perf_counter()
     run = training_main.start_run(config)

@@ -5,7 +5,7 @@
     python recipes/sample.py --run-dir=runs/shakespeare --length=200 --top-k=5
 
 From a run folder it loads config.json, vocabulary.json and the best
-checkpoint (or `--checkpoint`) and samples with `toolkit.sampling`
+checkpoint (or `--checkpoint`) and samples with `toolkit.text.sampling`
 (temperature, top-k). From a SavedModel it calls the exported `generate`
 signature, which needs TensorFlow only (no top-k there), within the
 export's limits on the prime and the length.
@@ -88,9 +88,9 @@ def make_parser() -> ArgumentParser:
 def from_run_dir(args) -> str:
     from recipes.char_lm import build_model
     from recipes.configs.char_lm import CharLmConfig
-    from toolkit import config as config_lib
     from toolkit.data.char_lm import CharVocabulary
-    from toolkit.sampling import generate
+    from toolkit.text.sampling import generate
+    from toolkit.training import config as config_lib
 
     run_dir = pathlib.Path(args.run_dir)
     needed = [run_dir / "config.json", run_dir / "vocabulary.json"]
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
         text = from_run_dir(args) if args.run_dir else from_saved_model(args)
     except CommandError as error:
         return fail(str(error), RUN_ERROR)
-    except ValueError as error:  # from toolkit.sampling: a bad prime
+    except ValueError as error:  # from toolkit.text.sampling: a bad prime
         return fail(str(error), RUN_ERROR)
     print(args.prime + text)
     return 0

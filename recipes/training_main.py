@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from recipes._cli import HELP_HINT, RUN_ERROR, USAGE_ERROR, fail
-from toolkit import config as config_lib
+from toolkit.training import config as config_lib
 
 
 def run(
@@ -38,14 +38,14 @@ def run(
     if getattr(config, "verbose", 0):
         print(f"Preset {preset!r}; run folder {config.run_dir}")
     from toolkit.data import CorruptDataError, DataNotFoundError
-    from toolkit.distribute import (
+    from toolkit.text.pretraining import EncoderMismatchError
+    from toolkit.training.distribute import (
         LOST_WORKER_ERRORS,
         DistributeConfigError,
         lost_worker_message,
     )
-    from toolkit.pretraining import EncoderMismatchError
-    from toolkit.run_dir import RunDirError, discard_unstarted
-    from toolkit.training import NonFiniteLossError
+    from toolkit.training.resumable import NonFiniteLossError
+    from toolkit.training.run_dir import RunDirError, discard_unstarted
 
     try:
         results = train_and_evaluate(config)
@@ -92,7 +92,7 @@ def start_run(config) -> Run:
     verbose). `Run.config` has `jit_compile` off where the strategy cannot
     run XLA (replicas on logical CPU devices); `config.json` keeps what
     was asked for."""
-    from toolkit import distribute, run_info
+    from toolkit.training import distribute, run_info
 
     strategy = distribute.make_strategy(config.strategy, config.cpu_devices)
     chief = distribute.is_chief(strategy)
@@ -113,7 +113,7 @@ def write_results(
     """The shared end of a training recipe: `results` gets its timings
     (`seconds`, plus the total since `start`, a `time.perf_counter()`) and
     where it ran, and goes to `run_dir/metrics.json`. Returns `results`."""
-    from toolkit import run_info
+    from toolkit.training import run_info
 
     results["seconds"] = {**seconds, "total": time.perf_counter() - start}
     results["hardware"] = run_info.hardware()

@@ -5,8 +5,9 @@ import pathlib
 
 import keras
 
-from toolkit import export, models
 from toolkit.data import CharVocabulary, make_vectorizer
+from toolkit.serving import export
+from toolkit.text import models
 
 LIMITS = export.ServingLimits(
     max_texts=12, max_text_chars=500, max_prime_chars=20, max_generate_length=50

@@ -1,4 +1,4 @@
-"""Adversarial training (toolkit.adversarial) against a hand computation.
+"""Adversarial training (toolkit.text.adversarial) against a hand computation.
 
 The tiny classifier is `ids (batch, T) -> Embedding (V, D) -> Flatten ->
 Dense(1, sigmoid)`, whose loss gradient with respect to the embedded words
@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from toolkit import adversarial, models
+from toolkit.text import adversarial, models
 
 V, D, T, B = 7, 3, 4, 5
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import toolkit
-from toolkit import layers as layers_module
+from toolkit import loop as loop_module
 from toolkit._keras_private import seed_generator_states
-from toolkit.word_lm import WordLanguageModel
+from toolkit.text.word_lm import WordLanguageModel
 
 
 def weight_dropped_layer(**kwargs):
@@ -75,13 +75,13 @@ def test_the_fused_recurrence_runs_and_dropped_weights_get_no_gradient(
     layer = weight_dropped_layer()
     x = rng.standard_normal((2, 5, 4)).astype("float32")
     kernels = []
-    fused = layers_module.fused_recurrence
+    fused = loop_module.fused_recurrence
 
     def spy(*args, **kwargs):
         kernels.append(kwargs["recurrent_kernel"])
         return fused(*args, **kwargs)
 
-    monkeypatch.setattr(layers_module, "fused_recurrence", spy)
+    monkeypatch.setattr(loop_module, "fused_recurrence", spy)
     kernel = draw_this_calls_kernel(layer)
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(tf.sin(layer(x, training=True)))

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from toolkit import evaluation, models, optimizers
+import toolkit
+from toolkit import optimizers
+from toolkit.text import evaluation, models
 
 
 def test_log_count_ratios_equal_the_hand_computation():
@@ -69,9 +71,9 @@ def test_slanted_triangular_rate():
 def test_last_step_pooling_reads_the_last_unmasked_step():
     values = np.arange(2 * 4 * 3, dtype="float32").reshape(2, 4, 3)
     mask = np.array([[1, 1, 0, 0], [0, 0, 0, 0]], dtype=bool)
-    pooled = models.MaskedGlobalPooling1D("last")(values, mask=mask)
+    pooled = toolkit.MaskedGlobalPooling1D("last")(values, mask=mask)
     np.testing.assert_array_equal(np.asarray(pooled), [values[0, 1], [0] * 3])
-    unmasked = models.MaskedGlobalPooling1D("last")(values)
+    unmasked = toolkit.MaskedGlobalPooling1D("last")(values)
     np.testing.assert_array_equal(np.asarray(unmasked), values[:, -1])
 
 

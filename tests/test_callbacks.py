@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 
 import toolkit
-from toolkit.callbacks import EpochProgress, ResetStatesEachEpoch, TrainingClock
+from toolkit.training.callbacks import (
+    EpochProgress,
+    ResetStatesEachEpoch,
+    TrainingClock,
+)
 
 
 def tiny_fit(callbacks, epochs=2, x=None):
@@ -70,8 +74,8 @@ def test_epoch_progress_shows_the_runs_total_epochs():
 
 
 def test_gradual_unfreezing_adds_one_group_per_stage_from_the_top():
-    from toolkit.callbacks import GradualUnfreezing
     from toolkit.optimizers import make_optimizer
+    from toolkit.training.callbacks import GradualUnfreezing
 
     inputs = keras.Input((2,))
     x = keras.layers.Dense(2, name="bottom")(inputs)
@@ -123,7 +127,7 @@ def test_gradual_unfreezing_adds_one_group_per_stage_from_the_top():
 
 
 def test_gradual_unfreezing_needs_a_toolkit_optimizer():
-    from toolkit.callbacks import GradualUnfreezing
+    from toolkit.training.callbacks import GradualUnfreezing
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")

@@ -9,9 +9,10 @@ import pytest
 import tensorflow as tf
 
 from helpers import run_script
-from toolkit import evaluation, export, models, sampling
 from toolkit.data import CharVocabulary, tbptt_arrays, tbptt_dataset
-from toolkit.layers import DeepRNN
+from toolkit.deep import DeepRNN
+from toolkit.serving import export
+from toolkit.text import evaluation, models, sampling
 
 VOCABULARY = CharVocabulary(tuple("abcdefgh \n"))
 

@@ -13,9 +13,9 @@ import pytest
 from data_fixtures import WORDS, play_text, write_imdb_archive
 from recipes import char_lm, sample
 from recipes.configs.char_lm import CharLmConfig
-from toolkit import config as config_lib
-from toolkit import training
 from toolkit.data import TEXT8_VOCABULARY, imdb_unsup_text8, normalize_text8
+from toolkit.training import config as config_lib
+from toolkit.training import resumable
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def test_text8_format_smoke_run_writes_the_run_folder(text8_run, corpora):
         assert result["bits"] == pytest.approx(result["nats"] / math.log(2))
     # 20 steps already beat the uniform guess over 27 symbols.
     assert metrics["validation"]["nats"] < math.log(27) - 0.2
-    history = training.read_history(text8_run)
+    history = resumable.read_history(text8_run)
     assert [int(row["epoch"]) for row in history] == [0, 1]
     for row in history:
         assert row["val_bpc"] == pytest.approx(row["val_loss"] / math.log(2))
@@ -177,7 +177,7 @@ def test_sample_cli_from_the_run_folder_and_from_the_export(
 
 def test_sample_in_process_matches_the_library(text8_run, capsys):
     from toolkit.data import CharVocabulary
-    from toolkit.sampling import generate
+    from toolkit.text.sampling import generate
 
     assert (
         sample.main(

@@ -116,7 +116,7 @@ def exports(tmp_path_factory):
         export_small_classifier,
     )
     from recipes.configs.char_lm import CharLmConfig
-    from toolkit import config as config_lib
+    from toolkit.training import config as config_lib
 
     folder = tmp_path_factory.mktemp("exports")
     garbage = folder / "garbage"

@@ -5,8 +5,8 @@ from typing import Literal
 
 import pytest
 
-from toolkit import config as config_lib
-from toolkit.config import (
+from toolkit.training import config as config_lib
+from toolkit.training.config import (
     ConfigError,
     from_json,
     parse_config,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import toolkit
-from toolkit import layers
+from toolkit import loop
 
 CONFIGS = {
     "default": ({}, False, True),
@@ -107,7 +107,7 @@ def test_numerics_do_not_depend_on_the_dispatch(monkeypatch, rng, kwargs, call):
     cudnn.build(x.shape)
     cudnn.set_weights(fused.get_weights())
     calls = []
-    monkeypatch.setattr(layers, "backend_lstm", stand_in_kernel(calls))
+    monkeypatch.setattr(loop, "backend_lstm", stand_in_kernel(calls))
     keras.utils.set_random_seed(5)
     expected = fused(x, **call_kwargs)
     keras.utils.set_random_seed(5)
@@ -142,7 +142,7 @@ def test_use_cudnn_true_without_a_gpu_is_a_clear_error():
 
 def test_use_cudnn_false_never_calls_the_kernel(monkeypatch, rng):
     calls = []
-    monkeypatch.setattr(layers, "backend_lstm", stand_in_kernel(calls))
+    monkeypatch.setattr(loop, "backend_lstm", stand_in_kernel(calls))
     toolkit.LSTM(4, use_cudnn=False)(rng.standard_normal((2, 3, 5)))
     toolkit.LSTM(4, activation="relu")(rng.standard_normal((2, 3, 5)))
     assert calls == []

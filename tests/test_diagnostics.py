@@ -5,14 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from toolkit import (
-    LSTM,
-    DeepRNN,
-    VanillaRNN,
-    diagnostics,
-    optimizers,
-    plots,
-)
+from toolkit import LSTM, DeepRNN, VanillaRNN, optimizers
+from toolkit.lab import diagnostics
+from toolkit.training import plots
 
 
 def last_step_loss(direction):

@@ -18,7 +18,7 @@ import pytest
 
 from data_fixtures import synthetic_imdb, write_imdb_archive
 from helpers import run_script
-from toolkit import distribute
+from toolkit.training import distribute
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,10 @@ MIRRORED_STEP = textwrap.dedent(
     """
     import json
     import numpy as np
-    from toolkit import distribute, models, optimizers, training
+    from toolkit import optimizers
+    from toolkit.text import models
+    from toolkit.training import distribute
+    from toolkit.training import resumable
 
     strategy = distribute.make_strategy("mirrored", cpu_devices=2)
     rng = np.random.default_rng(0)
@@ -99,7 +102,8 @@ PRETRAIN_STEP = textwrap.dedent(
     import json
     import numpy as np
     import tensorflow as tf
-    from toolkit import distribute, pretraining
+    from toolkit.text import pretraining
+    from toolkit.training import distribute
     from toolkit.data import window_dataset
 
     strategy = distribute.make_strategy("mirrored", cpu_devices=2)
@@ -264,10 +268,11 @@ WORKER = textwrap.dedent(
     import os, sys
     import numpy as np
     from recipes import imdb_sentiment
-    from toolkit import optimizers, training
+    from toolkit import optimizers
+    from toolkit.training import resumable
 
     weights_path, die_after = sys.argv[1], int(sys.argv[2])
-    train = training.train_with_resume
+    train = resumable.train_with_resume
 
     class Die(__import__("keras").callbacks.Callback):
         batches = 0
@@ -284,7 +289,7 @@ WORKER = textwrap.dedent(
         np.savez(weights_path, *model.get_weights())
         return state
 
-    training.train_with_resume = recording
+    resumable.train_with_resume = recording
     sys.exit(imdb_sentiment.main(sys.argv[3:]))
     """
 )

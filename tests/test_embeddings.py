@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from toolkit.embeddings import cooccurrence_counts, ppmi, ppmi_svd_embeddings
+from toolkit.text.embeddings import (
+    cooccurrence_counts,
+    ppmi,
+    ppmi_svd_embeddings,
+)
 
 
 def test_cooccurrence_counts_by_hand():

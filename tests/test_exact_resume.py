@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from toolkit import optimizers, training
+from toolkit import optimizers
+from toolkit.training import resumable
 
 
 class KillAt(keras.callbacks.Callback):
@@ -37,7 +38,7 @@ def model_and_data():
 
 def fit(folder, epochs=6, kill_at=None):
     model, x, y = model_and_data()
-    resume = training.ExactResume(folder / "run", patience=3, verbose=0)
+    resume = resumable.ExactResume(folder / "run", patience=3, verbose=0)
     early = keras.callbacks.EarlyStopping(patience=3)
     best = keras.callbacks.ModelCheckpoint(
         folder / "user_best.keras", save_best_only=True
@@ -60,7 +61,7 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_weights(tmp_path):
     whole, whole_history, _ = fit(tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
         fit(tmp_path / "killed", kill_at=3)
-    assert training.load_state(tmp_path / "killed" / "run").epochs_done == 3
+    assert resumable.load_state(tmp_path / "killed" / "run").epochs_done == 3
     resumed, history, resume = fit(tmp_path / "killed")
     assert len(history.history["loss"]) == 3  # epochs 4-6 only
     assert resume.state.epochs_done == 6 and resume.state.finished

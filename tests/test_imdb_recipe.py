@@ -11,7 +11,7 @@ import pytest
 
 from data_fixtures import synthetic_imdb, write_imdb_archive
 from recipes import imdb_sentiment
-from toolkit import training
+from toolkit.training import resumable
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -215,20 +215,20 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
     )
 
     resumed = tmp_path / "resumed"
-    original = training.train_with_resume
+    original = resumable.train_with_resume
 
     def interrupted(*args, callbacks=(), **kwargs):
         callbacks = [*callbacks, Interrupt(epoch=1, batch=1)]
         return original(*args, callbacks=callbacks, **kwargs)
 
-    monkeypatch.setattr(training, "train_with_resume", interrupted)
+    monkeypatch.setattr(resumable, "train_with_resume", interrupted)
     with pytest.raises(KeyboardInterrupt):
         imdb_sentiment.main(
             smoke_args(archive, resumed, *extra, encoders=encoders)
         )
     state = json.loads((resumed / "train_state.json").read_text())
     assert state["epochs_done"] == 1
-    monkeypatch.setattr(training, "train_with_resume", original)
+    monkeypatch.setattr(resumable, "train_with_resume", original)
     assert (
         imdb_sentiment.main(
             smoke_args(archive, resumed, *extra, encoders=encoders)
@@ -246,7 +246,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
         second["test"]["confusion_matrix"]
         == (first["test"]["confusion_matrix"])
     )
-    histories = [training.read_history(run) for run in (straight, resumed)]
+    histories = [resumable.read_history(run) for run in (straight, resumed)]
     assert len(histories[1]) == 3
     for a, b in zip(*histories, strict=True):
         np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5)

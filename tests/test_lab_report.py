@@ -3,7 +3,7 @@
 import math
 import types
 
-from toolkit import lab_report
+from toolkit.lab import report as lab_report
 
 
 def run(cell, clipnorm, test, baseline=0.1667, **extra):

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from export_fixtures import small_char_lm, small_classifier
-from toolkit import litert
+from toolkit.serving import litert
 from toolkit.stepping import StateRunner
 
 

@@ -6,8 +6,8 @@ import math
 import keras
 import numpy as np
 
-from toolkit import long_range
 from toolkit.data import synthetic
+from toolkit.lab import long_range
 
 
 def test_per_step_losses_equal_each_batch_loss(rng):

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from data_fixtures import synthetic_imdb
-from toolkit import data, models, pretraining, training
-from toolkit.word_lm import WordLanguageModel
+from toolkit import data
+from toolkit.text import models, pretraining
+from toolkit.text.word_lm import WordLanguageModel
+from toolkit.training import resumable
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,7 @@ def test_a_second_run_reuses_the_cached_encoder(corpus, tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("the cached encoder was trained again")
 
-    monkeypatch.setattr(training, "train_with_resume", no_training)
+    monkeypatch.setattr(resumable, "train_with_resume", no_training)
     messages = []
     second = pretrain(corpus, tmp_path, log=messages.append)
     assert second.path == first.path
@@ -109,12 +111,12 @@ def test_a_killed_pretraining_resumes_to_the_same_encoder(
             if self.epoch == 1 and batch == 2:
                 raise KeyboardInterrupt("simulated kill")
 
-    original = training.train_with_resume
+    original = resumable.train_with_resume
 
     def with_kill(*args, callbacks=(), **kwargs):
         return original(*args, callbacks=[*callbacks, Kill()], **kwargs)
 
-    monkeypatch.setattr(training, "train_with_resume", with_kill)
+    monkeypatch.setattr(resumable, "train_with_resume", with_kill)
     with pytest.raises(KeyboardInterrupt):
         pretrain(corpus, tmp_path / "resumed")
     folder = next((tmp_path / "resumed").iterdir())

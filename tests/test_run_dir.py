@@ -14,14 +14,14 @@ import pytest
 from test_training_loop import data, tiny_model
 
 from recipes import training_main
-from toolkit import config as config_lib
-from toolkit import run_dir, training
 from toolkit.data import DataNotFoundError
+from toolkit.training import config as config_lib
+from toolkit.training import resumable, run_dir
 
 
 def train(rng, folder, epochs):
     train_data = data(rng)
-    return training.train_with_resume(
+    return resumable.train_with_resume(
         tiny_model(),
         lambda epoch: train_data,
         train_data,
@@ -34,7 +34,7 @@ def train(rng, folder, epochs):
 def as_if_killed(folder):
     """Mark a run that finished its epochs as one killed after them, as a
     longer run would be: the next call resumes it."""
-    state = training.load_state(folder)
+    state = resumable.load_state(folder)
     state.finished, state.stop_reason = False, ""
     (folder / "train_state.json").write_text(
         json.dumps(dataclasses.asdict(state))
@@ -54,7 +54,7 @@ def flip_bytes(path, count=64):
 )
 def test_a_damaged_checkpoint_is_refused_naming_the_file(rng, tmp_path, name):
     train(rng, tmp_path, epochs=1)
-    checksums = training.load_state(tmp_path).checksums
+    checksums = resumable.load_state(tmp_path).checksums
     assert set(checksums) >= {"epoch_001.weights.h5", "epoch_001.seeds.npy"}
     flip_bytes(tmp_path / "checkpoints" / name)
     with pytest.raises(
@@ -62,7 +62,7 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file(rng, tmp_path, name):
     ) as error:
         train(rng, tmp_path, epochs=2)
     assert "\n" not in str(error.value)
-    assert training.load_state(tmp_path).epochs_done == 1  # nothing lost
+    assert resumable.load_state(tmp_path).epochs_done == 1  # nothing lost
 
 
 def test_an_undamaged_run_resumes(rng, tmp_path):
@@ -77,7 +77,7 @@ def test_a_truncated_checkpoint_without_checksums_gets_a_one_line_error(
     """Run folders written before checksums existed are still checked by
     reading them."""
     train(rng, tmp_path, epochs=1)
-    state = training.load_state(tmp_path)
+    state = resumable.load_state(tmp_path)
     state.checksums = {}
     (tmp_path / "train_state.json").write_text(
         json.dumps(dataclasses.asdict(state))
@@ -93,7 +93,7 @@ def test_a_truncated_checkpoint_without_checksums_gets_a_one_line_error(
 def test_a_corrupt_train_state_gets_a_one_line_error(tmp_path, text):
     (tmp_path / "train_state.json").write_text(text)
     with pytest.raises(run_dir.RunDirError, match="train_state.json") as error:
-        training.load_state(tmp_path)
+        resumable.load_state(tmp_path)
     assert "\n" not in str(error.value) and "--run-dir" in str(error.value)
 
 
@@ -140,7 +140,7 @@ def test_the_recipe_entry_turns_run_dir_errors_into_one_line(capsys, tmp_path):
 LOCK_HOLDER = textwrap.dedent(
     """
     import sys
-    from toolkit import run_dir
+    from toolkit.training import run_dir
     run_dir.hold_lock(sys.argv[1])
     print("locked", flush=True)
     sys.stdin.read()
@@ -185,7 +185,7 @@ def test_a_moved_run_folder_resumes(rng, tmp_path):
     config_lib.prepare_run_dir(TinyConfig(str(moved)), moved)
     state = train(rng, moved, epochs=2)
     assert state.epochs_done == 2
-    assert len(training.read_history(moved)) == 2
+    assert len(resumable.read_history(moved)) == 2
     run_dir.release_lock(moved)
 
 
@@ -207,4 +207,4 @@ def test_a_started_run_is_never_discarded(rng, tmp_path):
     before = sorted(p.name for p in tmp_path.rglob("*"))
     assert not run_dir.discard_unstarted(tmp_path)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
-    np.testing.assert_equal(training.load_state(tmp_path).epochs_done, 1)
+    np.testing.assert_equal(resumable.load_state(tmp_path).epochs_done, 1)

@@ -4,7 +4,7 @@ import os
 
 import keras
 
-from toolkit import run_info
+from toolkit.training import run_info
 
 
 def test_hardware_names_the_cpu_and_the_stack():

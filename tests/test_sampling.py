@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from toolkit import models, sampling
 from toolkit.data import CharVocabulary
+from toolkit.text import models, sampling
 
 VOCABULARY = CharVocabulary(tuple("abcdefgh "))
 
@@ -86,7 +86,7 @@ def test_priming_outside_the_vocabulary_is_a_clear_error(char_model):
 def test_cross_entropy_of_a_uniform_model_is_log_vocabulary():
     """Zero output weights give uniform predictions: exactly ln(V) nats and
     log2(V) bits per character, whatever the text."""
-    from toolkit.evaluation import char_lm_cross_entropy
+    from toolkit.text.evaluation import char_lm_cross_entropy
 
     model = models.build_char_lm(
         len(VOCABULARY), embedding_dim=4, units=[8], seed=0
@@ -107,7 +107,7 @@ def test_chunked_stateful_evaluation_equals_one_pass_over_the_text(
 ):
     """Carrying state across chunks gives the loss of reading the whole
     text at once with the same weights."""
-    from toolkit.evaluation import char_lm_cross_entropy
+    from toolkit.text.evaluation import char_lm_cross_entropy
 
     rng = np.random.default_rng(0)
     ids = rng.integers(0, len(VOCABULARY), 161).astype("int32")

@@ -17,7 +17,7 @@ from export_fixtures import (
     small_classifier,
 )
 from helpers import run_script
-from toolkit import export
+from toolkit.serving import export
 
 TEXTS = [
     "a great film, superb acting",

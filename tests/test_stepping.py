@@ -5,9 +5,10 @@
 import numpy as np
 import pytest
 
-from toolkit import evaluation, export, models, sampling, word_lm
 from toolkit.data import CharVocabulary
+from toolkit.serving import export
 from toolkit.stepping import StateRunner
+from toolkit.text import evaluation, models, sampling, word_lm
 
 VOCABULARY = CharVocabulary("abcdefgh ")
 
@@ -113,7 +114,7 @@ def test_evaluation_and_word_lm_read_through_the_runner(rng):
 def test_no_other_state_carrying_mechanism_is_left():
     """Generation, evaluation and export have no model-config rewriting
     copy and the stack no step method of its own."""
-    from toolkit.layers import DeepRNN
+    from toolkit.deep import DeepRNN
 
     assert not hasattr(sampling, "stateful_copy")
     assert not hasattr(word_lm, "stateful_copy")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from toolkit import optimizers, training
+from toolkit import optimizers
+from toolkit.training import resumable
 
 
 def tiny_model(learning_rate=0.05):
@@ -31,7 +32,7 @@ def test_early_stopping_keeps_the_best_epoch(rng, tmp_path):
     train = data(rng)
     # Validation targets the model cannot fit: val_loss rises as it learns.
     validation = data(rng, scale=-1.0)
-    state = training.train_with_resume(
+    state = resumable.train_with_resume(
         model,
         lambda epoch: train,
         validation,
@@ -40,7 +41,7 @@ def test_early_stopping_keeps_the_best_epoch(rng, tmp_path):
         patience=2,
         verbose=0,
     )
-    history = training.read_history(tmp_path)
+    history = resumable.read_history(tmp_path)
     assert state.finished and "early stop" in state.stop_reason
     assert state.epochs_done == len(history) < 10
     best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
@@ -59,17 +60,17 @@ def test_nan_loss_stops_with_a_clear_error(rng, tmp_path):
     model = tiny_model()
     x = np.full((8, 3), np.nan, "float32")
     bad = tf.data.Dataset.from_tensor_slices((x, x[:, :1])).batch(8)
-    with pytest.raises(training.NonFiniteLossError, match="became nan"):
-        training.train_with_resume(
+    with pytest.raises(resumable.NonFiniteLossError, match="became nan"):
+        resumable.train_with_resume(
             model, lambda epoch: bad, bad, tmp_path, epochs=2, verbose=0
         )
-    assert training.load_state(tmp_path).epochs_done == 0
+    assert resumable.load_state(tmp_path).epochs_done == 0
 
 
 def test_finished_run_is_not_trained_again(rng, tmp_path):
     model = tiny_model()
     train = data(rng)
-    training.train_with_resume(
+    resumable.train_with_resume(
         model, lambda e: train, train, tmp_path, epochs=2, verbose=0
     )
     calls = []
@@ -78,7 +79,7 @@ def test_finished_run_is_not_trained_again(rng, tmp_path):
         calls.append(epoch)
         return train
 
-    state = training.train_with_resume(
+    state = resumable.train_with_resume(
         tiny_model(), never, train, tmp_path, epochs=2, verbose=0
     )
     assert calls == [] and state.epochs_done == 2
@@ -86,7 +87,7 @@ def test_finished_run_is_not_trained_again(rng, tmp_path):
 
 def test_time_budget_stops_the_run_and_logs_training_seconds(rng, tmp_path):
     model = tiny_model()
-    state = training.train_with_resume(
+    state = resumable.train_with_resume(
         model,
         lambda epoch: data(rng).repeat(50),
         data(rng),
@@ -97,7 +98,7 @@ def test_time_budget_stops_the_run_and_logs_training_seconds(rng, tmp_path):
     )
     assert state.finished and state.epochs_done == 1
     assert state.stop_reason.startswith("time budget")
-    history = training.read_history(tmp_path)
+    history = resumable.read_history(tmp_path)
     assert len(history) == 1
     assert 0 < history[0]["train_seconds"] == pytest.approx(state.train_seconds)
     # One batch ran before the clock stopped the epoch: 1 of 200 steps.
@@ -105,9 +106,9 @@ def test_time_budget_stops_the_run_and_logs_training_seconds(rng, tmp_path):
 
 
 def test_training_seconds_add_up_across_epochs(rng, tmp_path):
-    state = training.train_with_resume(
+    state = resumable.train_with_resume(
         tiny_model(), lambda epoch: data(rng), data(rng), tmp_path, 3, verbose=0
     )
-    seconds = [row["train_seconds"] for row in training.read_history(tmp_path)]
+    seconds = [row["train_seconds"] for row in resumable.read_history(tmp_path)]
     assert len(seconds) == 3 and all(np.diff(seconds) > 0)
     assert seconds[-1] == pytest.approx(state.train_seconds)

@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from toolkit import word_lm
-from toolkit.word_lm import WordLanguageModel
+from toolkit.text import word_lm
+from toolkit.text.word_lm import WordLanguageModel
 
 
 def tiny_lm(**kwargs):

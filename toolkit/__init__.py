@@ -5,10 +5,11 @@ serialization, so `keras.saving.load_model` can read models that use them.
 """
 
 from toolkit.cells import LSTMCell, VanillaRNNCell
+from toolkit.deep import DeepRNN
 from toolkit.initializers import UnitForgetBias
-from toolkit.layers import LSTM, DeepRNN, VanillaRNN
-from toolkit.models import MaskedGlobalPooling1D
+from toolkit.layers import LSTM, VanillaRNN
 from toolkit.optimizers import make_optimizer
+from toolkit.pooling import MaskedGlobalPooling1D
 
 __all__ = [
     "DeepRNN",

@@ -281,7 +281,8 @@ from keras.src.backend import lstm as backend_lstm  # noqa: E402
 # `fit` starts from `model._initial_epoch` when it is set, reading it after
 # the callbacks' `on_train_begin` (both backends' trainers). Keras's own
 # `keras.callbacks.BackupAndRestore` sets it so that a restored run skips
-# the epochs it already did; `toolkit.training.ExactResume` does the same.
+# the epochs it already did; `toolkit.training.resumable.ExactResume` does
+# the same.
 # There is no public way for a callback to move `fit`'s first epoch, and
 # Keras never clears the attribute, so `ExactResume` clears it once `fit`
 # has read it.
@@ -290,7 +291,8 @@ def set_initial_epoch(model, epoch: int | None) -> None:
     if not hasattr(model, "_initial_epoch"):
         raise RuntimeError(
             f"keras {keras.__version__}: Model has no `_initial_epoch`; "
-            "toolkit.training.ExactResume cannot skip finished epochs. See "
+            "toolkit.training.resumable.ExactResume cannot skip finished "
+            "epochs. See "
             "toolkit/_keras_private.py."
         )
     model._initial_epoch = epoch
@@ -298,7 +300,7 @@ def set_initial_epoch(model, epoch: int | None) -> None:
 
 # --- Trainer._loss_tracker ----------------------------------------------------
 # The `Mean` metric behind the `loss` that `fit` logs. A model that writes its
-# own `train_step` (toolkit.adversarial.AdversarialTraining) must update it
+# own `train_step` (toolkit.text.adversarial.AdversarialTraining) must update it
 # to report its loss under that name; Keras's own trainers update it
 # directly, and keras.io's "customizing fit" guides make a second tracker
 # instead, which would log `loss` twice.

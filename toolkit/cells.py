@@ -18,12 +18,29 @@ weights between the toolkit and the Keras built-ins in either direction.
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 from keras import constraints, initializers, ops, regularizers
 
 from toolkit import _checks
 from toolkit._keras_private import DropoutRNNCell
 from toolkit.initializers import UnitForgetBias
+
+
+def arguments_for(function, arguments: dict) -> dict:
+    """The entries of `arguments` (a caller's `locals()`) that `function`
+    takes by name: how a cell passes its signature on to its base class,
+    and a layer its cell arguments to its cell, without writing each
+    argument out a second time."""
+    names = inspect.signature(function).parameters
+    return {
+        name: value
+        for name, value in arguments.items()
+        if name in names
+        and names[name].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        and name != "self"
+    }
 
 
 class DropoutMaskMixin(DropoutRNNCell):
@@ -112,6 +129,8 @@ class _DenseRecurrentCell(DropoutMaskMixin, keras.layers.Layer):
         self.recurrent_dropout = recurrent_dropout
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.state_size = self.units  # a list when a cell has more states
+        self.output_size = self.units
 
     def _bias_initializer_for_build(self):
         return self.bias_initializer
@@ -298,46 +317,6 @@ class VanillaRNNCell(_DenseRecurrentCell):
 
     gate_count = 1
 
-    def __init__(
-        self,
-        units,
-        activation="tanh",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        **kwargs,
-    ):
-        super().__init__(
-            units,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            **kwargs,
-        )
-        self.state_size = self.units
-        self.output_size = self.units
-
     def _gates_to_state(self, z, states):
         h = self.activation(z)
         return h, [h]
@@ -446,28 +425,12 @@ class LSTMCell(_DenseRecurrentCell):
                 f"expected 1 or 2, got {implementation!r}."
             )
         super().__init__(
-            units,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            **kwargs,
+            **arguments_for(_DenseRecurrentCell.__init__, locals()), **kwargs
         )
         self.implementation = implementation
         self.recurrent_activation = recurrent_activation
         self.unit_forget_bias = bool(unit_forget_bias)
         self.state_size = [self.units, self.units]
-        self.output_size = self.units
 
     def _bias_initializer_for_build(self):
         if self.unit_forget_bias:
@@ -482,7 +445,7 @@ class LSTMCell(_DenseRecurrentCell):
     def cell_state_and_output_gate(self, z, c_tm1):
         """`(c_t, o_t)` from the pre-activations `z` `(batch, 4 units)` and
         `c_{t-1}`; then `h_t = o_t * activation(c_t)`. Split out so that
-        `toolkit.diagnostics` can reach c_t before it makes h_t."""
+        `toolkit.lab.diagnostics` can reach c_t before it makes h_t."""
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)

@@ -7,11 +7,11 @@ runner always sees the model's current weights):
 
     (ids (batch, steps), states) -> (outputs (batch, steps, ...), states)
 
-Generation (`toolkit.sampling`), whole-split evaluation
-(`toolkit.evaluation`, `toolkit.word_lm`) and the SavedModel export
-(`toolkit.export`) all read text through a `StateRunner`: a prime is read
-in one call, then one token per call; a split is read in chunks with the
-states handed from chunk to chunk.
+Generation (`toolkit.text.sampling`), whole-split evaluation
+(`toolkit.text.evaluation`, `toolkit.text.word_lm`) and the SavedModel
+export (`toolkit.serving.export`) all read text through a `StateRunner`: a
+prime is read in one call, then one token per call; a split is read in
+chunks with the states handed from chunk to chunk.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import contextlib
 import keras
 import numpy as np
 
-from toolkit.layers import DeepRNN
+from toolkit.deep import DeepRNN
 
 
 @contextlib.contextmanager
@@ -115,9 +115,9 @@ class StateRunner:
     def for_model(cls, model, head: bool = True) -> StateRunner:
         """The runner of a toolkit language model.
 
-        A char LM (`toolkit.models.build_char_lm`) runs as embedding ->
+        A char LM (`toolkit.text.models.build_char_lm`) runs as embedding ->
         `deep_rnn` -> `logits` (`head=False` stops at the stack); a
-        `toolkit.word_lm.WordLanguageModel` runs as its `embedding` ->
+        `toolkit.text.word_lm.WordLanguageModel` runs as its `embedding` ->
         `deep_rnn` and returns hidden states (score them with its
         `head`). Dropout is left out: runners are for inference.
         """
@@ -133,7 +133,7 @@ class StateRunner:
             raise ValueError(
                 f"Model '{model.name}' is not a toolkit language model: it "
                 "needs layers named 'embedding', 'deep_rnn' and 'logits' "
-                "(toolkit.models.build_char_lm) or to be a "
+                "(toolkit.text.models.build_char_lm) or to be a "
                 "WordLanguageModel."
             ) from error
         return cls(embedding, stack, logits)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from toolkit.config import require
+from toolkit.training.config import require
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from toolkit.config import check_strategy, require
+from toolkit.training.config import check_strategy, require
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Word-level language models that pretrain a text classifier's encoder.
 
 The encoder is the classifier's `Embedding` + unidirectional `DeepRNN`
-(`toolkit.models.build_text_classifier` names them `embedding` and
+(`toolkit.text.models.build_text_classifier` names them `embedding` and
 `deep_rnn`). `WordLanguageModel` puts a softmax over the vocabulary on top
 of the same two layers and learns to predict the next word of a stream of
 concatenated reviews (id 0, padding in the classifier, marks the end of each
@@ -26,9 +26,9 @@ import numpy as np
 from keras import ops
 
 from toolkit import _checks
-from toolkit.evaluation import StreamedValidation, streamed_cross_entropy
-from toolkit.layers import DeepRNN
+from toolkit.deep import DeepRNN
 from toolkit.stepping import StateRunner
+from toolkit.text.evaluation import StreamedValidation, streamed_cross_entropy
 
 
 def replicas_in_sync() -> int:

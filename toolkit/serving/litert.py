@@ -129,7 +129,7 @@ def export_litert_classifier(
     change a score); cut longer ones to their first `sequence_length`
     tokens, as the recipe's `max_length` does.
 
-    `model` is a classifier over token ids (`toolkit.models.
+    `model` is a classifier over token ids (`toolkit.text.models.
     build_text_classifier`). Before writing, the converted model is run on
     random ids with padding and must match Keras within `atol`.
     """
@@ -174,7 +174,7 @@ def export_litert_char_lm_step(
     seed: int = 0,
 ) -> pathlib.Path:
     """Write `path` (.tflite): one step of a character LM
-    (`toolkit.models.build_char_lm`).
+    (`toolkit.text.models.build_char_lm`).
 
     Inputs: `id` `(1, 1)` int32 and every state `(1, units)` float32 named
     as `char_lm_state_names` gives (zeros to start). Outputs: `logits`

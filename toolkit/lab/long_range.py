@@ -12,8 +12,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from toolkit import diagnostics, optimizers
+from toolkit import optimizers
 from toolkit.data import synthetic
+from toolkit.lab import diagnostics
 from toolkit.layers import LSTM, VanillaRNN
 
 

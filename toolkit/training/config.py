@@ -288,7 +288,7 @@ def prepare_run_dir(
         RunDirError: another process is using the folder, or its
             `config.json` is not valid JSON.
     """
-    from toolkit import run_dir as run_dir_lib
+    from toolkit.training import run_dir as run_dir_lib
 
     run_dir = pathlib.Path(run_dir)
     if write:

@@ -29,9 +29,9 @@ import keras
 import numpy as np
 
 from toolkit import _keras_private
-from toolkit import callbacks as callbacks_lib
-from toolkit import run_dir as run_dir_lib
 from toolkit._keras_private import seed_generator_states
+from toolkit.training import callbacks as callbacks_lib
+from toolkit.training import run_dir as run_dir_lib
 
 
 class NonFiniteLossError(RuntimeError):
@@ -190,7 +190,7 @@ def train_with_resume(
         NonFiniteLossError: the loss became NaN or infinite; the last good
             epoch's checkpoint is kept.
     """
-    from toolkit import distribute
+    from toolkit.training import distribute
 
     run_dir = pathlib.Path(run_dir)
     if chief is None:

@@ -1,5 +1,5 @@
 """The gradient-flow lab's report: `report.md`'s tables, from the results
-`recipes/gradient_flow.py` collects (`toolkit.long_range` runs the
+`recipes/gradient_flow.py` collects (`toolkit.lab.long_range` runs the
 experiments)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pretrain a classifier's encoder as a word language model, cache it, and
 start a classifier from it.
 
-`pretrain_encoder` trains a `toolkit.word_lm.WordLanguageModel` with
+`pretrain_encoder` trains a `toolkit.text.word_lm.WordLanguageModel` with
 truncated backpropagation through time over the concatenated reviews
 (stateful batches, as the character LM), a sampled softmax, clipped
 gradients, a time budget and the full-softmax perplexity of held-out reviews
@@ -30,7 +30,7 @@ from toolkit.data.pipelines import write_vocabulary
 
 ENCODER_FILE = "encoder.json"  # written last: the cache entry is complete
 WEIGHTS_FILE = "encoder.npz"
-# Layers a classifier takes over, by name (see toolkit.models).
+# Layers a classifier takes over, by name (see toolkit.text.models).
 ENCODER_LAYERS = ("embedding", "deep_rnn")
 # Tokens kept per review in the language model's stream (all, in practice).
 MAX_REVIEW_TOKENS = 100_000
@@ -276,7 +276,7 @@ def token_stream(
     reviews), each review's words reversed when `reverse` (the end-of-review
     marker still follows it)."""
     from toolkit.data import tokenize
-    from toolkit.word_lm import review_stream
+    from toolkit.text.word_lm import review_stream
 
     if not texts:
         return np.zeros(0, dtype=np.int32)
@@ -357,7 +357,7 @@ def pretrain_encoder(
     Returns:
         The `Encoder` (its `info` holds the held-out perplexity per epoch).
     """
-    from toolkit import distribute, run_info, training
+    from toolkit.training import distribute, resumable, run_info
 
     vocabulary = vectorizer.get_vocabulary()
     if len(vocabulary) != config.vocab_size:
@@ -425,7 +425,7 @@ def pretrain_encoder(
     run_info.set_seed(config.seed)
     with (strategy or _default_strategy()).scope():
         model = _compiled_language_model(config, steps_per_epoch)
-    state = training.train_with_resume(
+    state = resumable.train_with_resume(
         model,
         _epoch_data(config, stream, steps_per_epoch),
         None,
@@ -436,7 +436,7 @@ def pretrain_encoder(
         max_train_seconds=config.max_train_seconds,
         chief=chief,
     )
-    history = training.read_history(folder) if chief else []
+    history = resumable.read_history(folder) if chief else []
     for row in history:
         log(
             f"LM epoch {int(row['epoch']) + 1}: held-out perplexity "
@@ -492,7 +492,7 @@ def _describe(config: PretrainConfig, replicas: int) -> str:
 def _compiled_language_model(config: PretrainConfig, steps_per_epoch: int):
     """The `WordLanguageModel` that `config` trains, compiled and built."""
     from toolkit import optimizers
-    from toolkit.word_lm import WordLanguageModel
+    from toolkit.text.word_lm import WordLanguageModel
 
     streams = config.batching == "streams"
     model = WordLanguageModel(
@@ -532,8 +532,8 @@ def _compiled_language_model(config: PretrainConfig, steps_per_epoch: int):
 
 def _epoch_data(config: PretrainConfig, stream, steps_per_epoch: int):
     """`epoch -> dataset`: the same batches for the same epoch."""
-    from toolkit import distribute
     from toolkit.data import tbptt_dataset, window_dataset
+    from toolkit.training import distribute
 
     B, T = config.batch_size, config.sequence_length
 
@@ -551,8 +551,8 @@ def _epoch_data(config: PretrainConfig, stream, steps_per_epoch: int):
 
 
 def _callbacks(config: PretrainConfig, heldout) -> list:
-    from toolkit.callbacks import ResetStatesEachEpoch
-    from toolkit.word_lm import HeldOutPerplexity
+    from toolkit.text.word_lm import HeldOutPerplexity
+    from toolkit.training.callbacks import ResetStatesEachEpoch
 
     scoring = HeldOutPerplexity(heldout, config.eval_batch_size)
     if config.batching == "streams":

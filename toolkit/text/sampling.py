@@ -63,7 +63,7 @@ def generate(
     """`length` characters that follow `prime` (not included).
 
     Args:
-        model: a character LM from `toolkit.models.build_char_lm`.
+        model: a character LM from `toolkit.text.models.build_char_lm`.
         vocabulary: the vocabulary it was trained with; `prime` must use
             only its characters (an error lists any others).
         prime: at least one character to start from.

@@ -218,7 +218,7 @@ def export_char_lm(
     limits: ServingLimits = ServingLimits(),
 ) -> pathlib.Path:
     """Write a SavedModel of a character LM (from
-    `toolkit.models.build_char_lm`) with two signatures that need only
+    `toolkit.text.models.build_char_lm`) with two signatures that need only
     TensorFlow:
 
     * `generate(prime, length, temperature, seed)`: scalar UTF-8 string,

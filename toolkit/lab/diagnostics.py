@@ -28,7 +28,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from toolkit.layers import LSTM, DeepRNN, VanillaRNN
+from toolkit.deep import DeepRNN
+from toolkit.layers import LSTM, VanillaRNN
 
 LSTM_GATES = ("i", "f", "c", "o")
 

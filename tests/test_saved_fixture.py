@@ -1,0 +1,53 @@
+"""Models and configs written by toolkit 0.1 (the flat-package layout) still
+load: `tests/fixtures/` holds what that version saved."""
+
+import json
+import pathlib
+
+import keras
+import numpy as np
+
+import toolkit
+from toolkit.pooling import MaskedGlobalPooling1D
+from toolkit.text.models import ReverseTokens
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+
+def test_keras_file_saved_by_0_1_loads_and_gives_the_same_outputs():
+    saved = np.load(FIXTURES / "saved_by_0_1.npz")
+    model = keras.saving.load_model(FIXTURES / "saved_by_0_1.keras")
+    layer_types = {type(layer) for layer in model.layers}
+    assert {
+        toolkit.DeepRNN,
+        toolkit.VanillaRNN,
+        toolkit.LSTM,
+        MaskedGlobalPooling1D,
+        ReverseTokens,
+    } <= layer_types
+    cells = model.get_layer("cells").cell.cells
+    assert [type(cell) for cell in cells] == [
+        toolkit.LSTMCell,
+        toolkit.VanillaRNNCell,
+    ]
+    # The optimizer came back with its state (one step per batch, 2 batches).
+    assert type(model.optimizer).__module__ == "toolkit.optimizers"
+    assert int(model.optimizer.iterations.numpy()) == 2
+    np.testing.assert_allclose(
+        model.predict(saved["x"], verbose=0), saved["y"], rtol=0, atol=1e-6
+    )
+
+
+def test_every_0_1_preset_resolves_to_the_same_settings():
+    from recipes.configs import char_lm, gradient_flow, imdb_sentiment
+    from toolkit.training import config as config_lib
+
+    saved = json.loads((FIXTURES / "presets_0_1.json").read_text())
+    for module in (imdb_sentiment, char_lm, gradient_flow):
+        recipe = module.__name__.rsplit(".", 1)[1]
+        assert sorted(module.PRESETS) == sorted(saved[recipe])
+        for name, preset in module.PRESETS.items():
+            loaded = config_lib.from_dict(
+                type(preset), saved[recipe][name]
+            )
+            assert loaded == preset, (recipe, name)
