@@ -44,39 +44,32 @@ def workloads():
     import keras
     import numpy as np
 
-    from toolkit import optimizers
     from toolkit.text import models
+    from toolkit.text.encoder import EncoderSpec
+    from toolkit.training.specs import OptimizerSpec, compile_model
 
     rng = np.random.default_rng(0)
 
     def classifier():
         model = models.build_text_classifier(
-            vocab_size=20_000,
-            embedding_dim=128,
-            cell="lstm",
-            units=[128, 128],
-            bidirectional=True,
-            dropout=0.0,
+            EncoderSpec(20_000, 128, units=(128, 128), bidirectional=True),
             embedding_dropout=0.0,
             head_dropout=0.0,
             pooling="mean_max",
             seed=0,
         )
-        model.compile(
-            optimizer=optimizers.make_optimizer("adam", 2e-3, 1.0),
-            loss="binary_crossentropy",
+        return compile_model(
+            model, OptimizerSpec("adam", 2e-3), 1, loss="binary_crossentropy"
         )
-        return model
 
     def char_lm():
-        model = models.build_char_lm(
-            vocab_size=65, embedding_dim=64, cell="lstm", units=[192, 192]
-        )
-        model.compile(
-            optimizer=optimizers.make_optimizer("adam", 5e-3, 1.0),
+        model = models.build_char_lm(EncoderSpec(65, 64, units=(192, 192)))
+        return compile_model(
+            model,
+            OptimizerSpec("adam", 5e-3),
+            1,
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
-        return model
 
     return {
         "IMDB classifier (2x128 biLSTM, 200 tokens, batch 64)": (

@@ -24,12 +24,16 @@ import argparse
 import dataclasses
 import json
 import os
+import pathlib
+import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from rnn_throughput import machine  # noqa: E402 (this folder)
 
+from recipes.configs.imdb_sentiment import PRESETS  # noqa: E402
 from toolkit import data  # noqa: E402
 from toolkit.text import pretraining  # noqa: E402
 
@@ -51,10 +55,11 @@ def main(argv=None) -> None:
     train_texts, heldout_texts = pretraining.lm_reviews(
         imdb.train.texts, imdb.unsup.texts, 500, args.reviews, args.seed
     )
-    plain = pretraining.PretrainConfig(
-        vocab_size=vectorizer.vocabulary_size(),
+    plain = dataclasses.replace(
+        PRESETS["pretrained"].pretrain_config(vectorizer.vocabulary_size()),
         epochs=args.epochs,
         seed=args.seed,
+        max_train_seconds=None,
     )
     variants = {
         "plain (the preset)": plain,

@@ -27,15 +27,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from toolkit.text.encoder import EncoderSpec  # noqa: E402
 from toolkit.text.word_lm import WordLanguageModel  # noqa: E402
 from toolkit.training import run_info  # noqa: E402
 
 
 def build(num_sampled, args):
     model = WordLanguageModel(
-        args.vocab_size,
-        args.embedding_dim,
-        [args.units],
+        EncoderSpec(args.vocab_size, args.embedding_dim, units=[args.units]),
         num_sampled=num_sampled,
         stateful=True,
         batch_size=args.batch_size,

@@ -24,12 +24,11 @@ interruption to resume.
 
 from __future__ import annotations
 
-import pathlib
 import sys
 import time
 
 if __package__ in (None, ""):  # `python recipes/char_lm.py`
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    import _checkout  # noqa: F401 (this checkout first on sys.path)
 
 from recipes import training_main  # noqa: E402
 from recipes.configs.char_lm import (  # noqa: E402
@@ -76,12 +75,7 @@ def build_model(config: CharLmConfig, vocab_size: int, training: bool):
 
     stateful = training and config.batching == "stateful"
     return models.build_char_lm(
-        vocab_size=vocab_size,
-        embedding_dim=config.embedding_dim,
-        cell=config.cell,
-        units=[config.units] * config.layers,
-        dropout=config.dropout,
-        residual=config.residual,
+        config.encoder_spec(vocab_size),
         stateful=stateful,
         batch_size=config.batch_size if stateful else None,
         seed=config.seed,
@@ -160,22 +154,14 @@ def compile_model(config: CharLmConfig, vocab_size, steps_per_epoch, strategy):
     import keras
     import numpy as np
 
-    from toolkit import optimizers
+    from toolkit.training import specs
 
-    total_steps = config.epochs * steps_per_epoch
     with strategy.scope():
         model = build_model(config, vocab_size, training=True)
-        learning_rate = optimizers.make_schedule(
-            config.schedule,
-            config.learning_rate,
-            total_steps,
-            min(config.warmup_steps, total_steps - 1),
-            config.final_lr_fraction,
-        )
-        model.compile(
-            optimizer=optimizers.make_optimizer(
-                config.optimizer, learning_rate, config.clipnorm
-            ),
+        specs.compile_model(
+            model,
+            config.optimizer_spec(),
+            total_steps=config.epochs * steps_per_epoch,
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             jit_compile=config.jit_compile,
         )

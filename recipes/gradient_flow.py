@@ -14,12 +14,11 @@ gradient_norms.png, adding_T<T>.png, clipping.png.
 from __future__ import annotations
 
 import json
-import pathlib
 import sys
 import time
 
 if __package__ in (None, ""):  # `python recipes/gradient_flow.py`
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    import _checkout  # noqa: F401 (this checkout first on sys.path)
 
 from recipes import training_main  # noqa: E402
 from recipes.configs.gradient_flow import (  # noqa: E402

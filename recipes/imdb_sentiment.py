@@ -28,15 +28,12 @@ import sys
 import time
 
 if __package__ in (None, ""):  # `python recipes/imdb_sentiment.py`
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    import _checkout  # noqa: F401 (this checkout first on sys.path)
 
 from recipes import training_main  # noqa: E402
 from recipes.configs.imdb_sentiment import PRESETS, ImdbConfig  # noqa: E402
 from toolkit.training import config as config_lib  # noqa: E402
 
-# The classifier's layer groups from the top down, as variable path
-# prefixes: discriminative rates and gradual unfreezing act on these.
-LAYER_GROUPS = ("output", "deep_rnn", "embedding")
 # Distinct names, so that the members of an ensemble can sit in one model.
 CLASSIFIER_NAMES = {
     "forward": "text_classifier",
@@ -58,18 +55,11 @@ def build_and_compile(
     normalise the adversarial step."""
     import numpy as np
 
-    from toolkit import optimizers
     from toolkit.text import adversarial, models
+    from toolkit.training.specs import compile_model
 
     model = models.build_text_classifier(
-        vocab_size=vocab_size,
-        embedding_dim=config.embedding_dim,
-        cell=config.cell,
-        units=[config.units] * config.layers,
-        bidirectional=config.bidirectional,
-        residual=config.residual,
-        dropout=config.dropout,
-        recurrent_dropout=config.recurrent_dropout,
+        config.encoder_spec(vocab_size),
         embedding_dropout=config.embedding_dropout,
         pooling=config.pooling,
         head_dropout=config.head_dropout,
@@ -89,25 +79,10 @@ def build_and_compile(
             frequencies=word_counts,
             embedding_layer="embedding",
         )
-    total_steps = config.epochs * steps_per_epoch
-    learning_rate = optimizers.make_schedule(
-        config.schedule,
-        config.learning_rate,
-        total_steps,
-        min(int(config.warmup_fraction * total_steps), total_steps - 1),
-        final_fraction=1 / 32,
-    )
-    trainer.compile(
-        optimizer=optimizers.make_optimizer(
-            config.optimizer,
-            learning_rate,
-            config.clipnorm,
-            rate_multipliers=optimizers.discriminative_multipliers(
-                LAYER_GROUPS, config.discriminative_factor
-            )
-            if config.discriminative_factor != 1.0
-            else None,
-        ),
+    compile_model(
+        trainer,
+        config.optimizer_spec(),
+        total_steps=config.epochs * steps_per_epoch,
         loss="binary_crossentropy",
         metrics=["accuracy"],
         jit_compile=config.jit_compile,
@@ -115,68 +90,35 @@ def build_and_compile(
     return model, trainer
 
 
-def encoder_config(config: ImdbConfig, vocab_size: int):
-    """The `PretrainConfig` of the encoder that `config` fine-tunes."""
-    from toolkit.text.pretraining import PretrainConfig
-
-    batching = config.lm_batching
-    if batching == "auto":
-        batching = "streams" if config.strategy == "none" else "windows"
-
-    return PretrainConfig(
-        vocab_size=vocab_size,
-        embedding_dim=config.embedding_dim,
-        units=(config.units,) * config.layers,
-        cell=config.cell,
-        residual=config.residual,
-        dropout=config.lm_dropout,
-        embedding_dropout=config.lm_embedding_dropout,
-        num_sampled=config.lm_num_sampled,
-        batch_size=config.lm_batch_size,
-        sequence_length=config.lm_sequence_length,
-        epochs=config.lm_epochs,
-        optimizer=config.optimizer,
-        learning_rate=config.lm_learning_rate,
-        clipnorm=config.clipnorm,
-        max_train_seconds=config.lm_max_train_seconds,
-        seed=config.seed,
-        batching=batching,
-        word_type_dropout=config.lm_word_type_dropout,
-        recurrent_weight_dropout=config.lm_weight_dropout,
-        locked_dropout=config.lm_locked_dropout,
-        reverse=config.direction == "backward",
-    )
-
-
 def get_encoder(config: ImdbConfig, imdb, vectorizer, log, strategy=None):
     """The pretrained encoder the classifier starts from: `--encoder`, or
     the cached or newly pretrained one; checked against the classifier."""
     from toolkit.text import pretraining
 
-    lm_config = encoder_config(config, vectorizer.vocabulary_size())
-    if lm_config.num_sampled >= lm_config.vocab_size:
+    vocab_size = vectorizer.vocabulary_size()
+    lm_config = config.pretrain_config(vocab_size)
+    if config.lm.num_sampled >= vocab_size:
         # A corpus with fewer words than --vocab-size (a test fixture).
         log(
-            f"The vocabulary has {lm_config.vocab_size} words, no more than "
-            f"--lm-num-sampled={lm_config.num_sampled}: the LM trains with "
+            f"The vocabulary has {vocab_size} words, no more than "
+            f"--lm.num-sampled={config.lm.num_sampled}: the LM trains with "
             "the full softmax."
         )
-        lm_config = dataclasses.replace(lm_config, num_sampled=0)
     if config.encoder:
         encoder = pretraining.load_encoder(config.encoder)
         log(f"Starting from the encoder in {config.encoder} (--encoder).")
     else:
-        if not 0 < config.lm_heldout_reviews < len(imdb.unsup):
+        if not 0 < config.lm.heldout_reviews < len(imdb.unsup):
             raise config_lib.ConfigError(
-                f"Option `--lm-heldout-reviews` must be fewer than the "
+                f"Option `--lm.heldout-reviews` must be fewer than the "
                 f"{len(imdb.unsup):,} unlabelled reviews it is drawn from, "
-                f"got {config.lm_heldout_reviews}."
+                f"got {config.lm.heldout_reviews}."
             )
         train_texts, heldout_texts = pretraining.lm_reviews(
             imdb.train.texts,
             imdb.unsup.texts,
-            config.lm_heldout_reviews,
-            config.lm_max_reviews,
+            config.lm.heldout_reviews,
+            config.lm.max_reviews,
             config.seed,
         )
         encoder = pretraining.pretrain_encoder(
@@ -190,7 +132,7 @@ def get_encoder(config: ImdbConfig, imdb, vectorizer, log, strategy=None):
             strategy=strategy,
         )
     pretraining.check_encoder(
-        encoder, lm_config.encoder_shape(), vectorizer.get_vocabulary()
+        encoder, lm_config.encoder.shape(), vectorizer.get_vocabulary()
     )
     return encoder
 
@@ -445,12 +387,14 @@ def export_model(config: ImdbConfig, model, vectorizer, run_dir) -> None:
 
 
 def fine_tuning_callbacks(config: ImdbConfig, log) -> list:
-    """`GradualUnfreezing` of `LAYER_GROUPS` when the config asks for it."""
+    """`GradualUnfreezing` of the classifier's layer groups when the config
+    asks for it."""
+    from toolkit.text.models import CLASSIFIER_LAYER_GROUPS
     from toolkit.training.callbacks import GradualUnfreezing
 
     if not config.gradual_unfreezing:
         return []
-    return [GradualUnfreezing(LAYER_GROUPS, log=log)]
+    return [GradualUnfreezing(CLASSIFIER_LAYER_GROUPS, log=log)]
 
 
 @dataclasses.dataclass

@@ -22,7 +22,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if __package__ in (None, ""):  # `python recipes/predict.py`
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    import _checkout  # noqa: F401 (this checkout first on sys.path)
 
 # TensorFlow imported quietly; the recipes package does not import toolkit.
 import recipes  # noqa: E402, F401

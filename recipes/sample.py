@@ -20,7 +20,7 @@ import pathlib
 import sys
 
 if __package__ in (None, ""):  # `python recipes/sample.py`
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    import _checkout  # noqa: F401 (this checkout first on sys.path)
 
 import recipes  # noqa: E402, F401 (TensorFlow imported quietly)
 from recipes._cli import (  # noqa: E402

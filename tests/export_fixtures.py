@@ -8,6 +8,7 @@ import keras
 from toolkit.data import CharVocabulary, make_vectorizer
 from toolkit.serving import export
 from toolkit.text import models
+from toolkit.text.encoder import EncoderSpec
 
 LIMITS = export.ServingLimits(
     max_texts=12, max_text_chars=500, max_prime_chars=20, max_generate_length=50
@@ -20,9 +21,10 @@ def small_classifier(seed: int = 3):
     """(model, vectorizer): a 2-layer bidirectional LSTM classifier."""
     keras.utils.set_random_seed(seed)
     vectorizer = make_vectorizer(TRAIN_TEXTS, 30)
-    model = models.build_text_classifier(
-        vectorizer.vocabulary_size(), 8, units=[6, 6], seed=1
+    encoder = EncoderSpec(
+        vectorizer.vocabulary_size(), 8, units=[6, 6], bidirectional=True
     )
+    model = models.build_text_classifier(encoder, seed=1)
     return model, vectorizer
 
 
@@ -35,7 +37,7 @@ def export_small_classifier(path: pathlib.Path, **kwargs) -> pathlib.Path:
 def small_char_lm(seed: int = 5):
     keras.utils.set_random_seed(seed)
     return models.build_char_lm(
-        len(VOCABULARY), embedding_dim=4, units=[8], seed=0
+        EncoderSpec(len(VOCABULARY), embedding_dim=4, units=[8]), seed=0
     )
 
 

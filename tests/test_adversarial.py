@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from toolkit.text import adversarial, models
+from toolkit.text.encoder import EncoderSpec
 
 V, D, T, B = 7, 3, 4, 5
 
@@ -122,10 +123,7 @@ def test_trains_a_toolkit_classifier_under_fit(rng):
     """Masked, bucketed reviews through the toolkit LSTM; the classifier
     itself is trained, evaluated and its outputs unchanged by the wrapper."""
     classifier = models.build_text_classifier(
-        50,
-        8,
-        units=[8],
-        bidirectional=False,
+        EncoderSpec(50, 8, units=[8]),
         pooling="last_mean_max",
         embedding_dropout=0.1,
         seed=3,

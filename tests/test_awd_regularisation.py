@@ -9,6 +9,7 @@ import pytest
 import toolkit
 from toolkit import loop as loop_module
 from toolkit._keras_private import seed_generator_states
+from toolkit.text.encoder import EncoderSpec
 from toolkit.text.word_lm import WordLanguageModel
 
 
@@ -125,7 +126,10 @@ def test_locked_dropout_keeps_one_mask_across_timesteps():
 
 def test_word_type_dropout_drops_every_occurrence_of_a_word():
     model = WordLanguageModel(
-        30, 4, (5,), num_sampled=0, word_type_dropout=0.5, seed=0
+        EncoderSpec(30, 4, units=(5,)),
+        num_sampled=0,
+        word_type_dropout=0.5,
+        seed=0,
     )
     model.build((None, None))
     ids = np.tile(np.arange(30), (2, 1))

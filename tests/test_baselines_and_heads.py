@@ -11,6 +11,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 import toolkit
 from toolkit import optimizers
 from toolkit.text import evaluation, models
+from toolkit.text.encoder import EncoderSpec
 
 
 def test_log_count_ratios_equal_the_hand_computation():
@@ -79,7 +80,7 @@ def test_last_step_pooling_reads_the_last_unmasked_step():
 
 def test_concat_pooling_classifier_uses_the_final_state():
     model = models.build_text_classifier(
-        20, 4, units=[5], bidirectional=False, pooling="last_mean_max"
+        EncoderSpec(20, 4, units=[5]), pooling="last_mean_max"
     )
     pooled = keras.Model(
         model.input, model.get_layer("last_mean_max_pool").output
@@ -101,12 +102,11 @@ def test_reverse_tokens_reverses_each_row_and_keeps_the_padding_last():
 
 
 def test_a_backward_classifier_reads_the_reversed_review(rng):
-    forward = models.build_text_classifier(
-        30, 4, units=[5], bidirectional=False, pooling="last", seed=0
-    )
+    encoder = EncoderSpec(30, 4, units=[5])
+    forward = models.build_text_classifier(encoder, pooling="last", seed=0)
     backward = models.build_text_classifier(
-        30, 4, units=[5], bidirectional=False, pooling="last", seed=0,
-        reverse=True, name="backward_classifier",
+        encoder, pooling="last", seed=0, reverse=True,
+        name="backward_classifier",
     )  # fmt: skip
     backward.set_weights(forward.get_weights())
     ids = np.array([[3, 9, 4, 11, 0, 0], [5, 6, 0, 0, 0, 0]])

@@ -13,14 +13,18 @@ from toolkit.data import CharVocabulary, tbptt_arrays, tbptt_dataset
 from toolkit.deep import DeepRNN
 from toolkit.serving import export
 from toolkit.text import evaluation, models, sampling
+from toolkit.text.encoder import EncoderSpec
 
 VOCABULARY = CharVocabulary(tuple("abcdefgh \n"))
 
 
-def lm(**kwargs):
-    settings = dict(embedding_dim=8, units=[16, 16], seed=0)
+def lm(stateful=False, batch_size=None, **kwargs):
+    settings = dict(embedding_dim=8, units=[16, 16])
     settings.update(kwargs)
-    return models.build_char_lm(len(VOCABULARY), **settings)
+    encoder = EncoderSpec(len(VOCABULARY), **settings)
+    return models.build_char_lm(
+        encoder, stateful=stateful, batch_size=batch_size, seed=0
+    )
 
 
 def random_ids(count, seed=0):

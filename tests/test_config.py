@@ -8,6 +8,7 @@ import pytest
 from toolkit.training import config as config_lib
 from toolkit.training.config import (
     ConfigError,
+    from_dict,
     from_json,
     parse_config,
     parse_overrides,
@@ -97,17 +98,52 @@ def test_every_recipe_option_is_documented_in_help(module):
     import importlib
 
     configs = importlib.import_module(f"recipes.configs.{module}")
-    (config_class,) = [
+    config_class = type(next(iter(configs.PRESETS.values())))
+    # Every field is documented, the nested configs' ones too.
+    for dataclass in [
         value
         for value in vars(configs).values()
         if isinstance(value, type) and dataclasses.is_dataclass(value)
-    ]
-    docs = config_lib.field_docs(config_class)
-    fields = [field.name for field in dataclasses.fields(config_class)]
-    assert [name for name in fields if not docs.get(name)] == []
+    ]:
+        docs = config_lib.field_docs(dataclass)
+        fields = [field.name for field in dataclasses.fields(dataclass)]
+        assert [name for name in fields if not docs.get(name)] == []
     text = config_lib.describe(config_class)
-    for name in fields:
-        assert f"--{name.replace('_', '-')}  (" in text
+    for key in config_lib.flat_values(config_class()):
+        assert f"--{key.replace('_', '-')}  (" in text
     assert "(one of lstm, vanilla, default 'lstm')" in text or (
         module == "gradient_flow"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    epochs: int = 2  # passes
+    rate: float = 0.1  # peak rate
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    LEGACY_KEYS = {"phase_epochs": "phase.epochs"}
+
+    epochs: int = 5  # passes of the main phase
+    phase: Phase = Phase()  # the first phase
+
+
+def test_nested_configs_take_dotted_options_and_keep_their_neighbours():
+    config = parse_overrides(Outer(), ["--phase.epochs=7", "--epochs", "3"])
+    assert config == Outer(epochs=3, phase=Phase(epochs=7, rate=0.1))
+    assert from_json(Outer, to_json(config)) == config
+    text = config_lib.describe(Outer)
+    assert "--phase.epochs  (int, default 2)" in text
+    assert "passes" in text.split("--phase.epochs", 1)[1]
+    with pytest.raises(ConfigError, match=r"Did you mean `--phase.epochs`"):
+        parse_overrides(Outer(), ["--phase.epoch=1"])
+    with pytest.raises(ConfigError, match=r"`--phase.epochs` expects int"):
+        parse_overrides(Outer(), ["--phase.epochs=many"])
+
+
+def test_a_config_saved_before_a_setting_moved_still_loads():
+    assert from_dict(Outer, {"epochs": 1, "phase_epochs": 4}) == Outer(
+        epochs=1, phase=Phase(epochs=4)
     )

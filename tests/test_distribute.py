@@ -28,6 +28,7 @@ MIRRORED_STEP = textwrap.dedent(
     import numpy as np
     from toolkit import optimizers
     from toolkit.text import models
+    from toolkit.text.encoder import EncoderSpec
     from toolkit.training import distribute
     from toolkit.training import resumable
 
@@ -38,9 +39,9 @@ MIRRORED_STEP = textwrap.dedent(
 
     def build(clipnorm, tracked=False):
         model = models.build_text_classifier(
-            vocab_size=50, embedding_dim=8, cell="lstm", units=[8],
-            bidirectional=True, dropout=0.0, embedding_dropout=0.0,
-            head_dropout=0.0, pooling="mean_max", seed=0,
+            EncoderSpec(50, 8, cell="lstm", units=[8], bidirectional=True),
+            embedding_dropout=0.0, head_dropout=0.0, pooling="mean_max",
+            seed=0,
         )
         optimizer = (
             optimizers.make_optimizer("adam", 1e-2, clipnorm)
@@ -103,15 +104,19 @@ PRETRAIN_STEP = textwrap.dedent(
     import numpy as np
     import tensorflow as tf
     from toolkit.text import pretraining
+    from toolkit.text.encoder import EncoderSpec
     from toolkit.training import distribute
+    from toolkit.training.specs import OptimizerSpec
     from toolkit.data import window_dataset
 
     strategy = distribute.make_strategy("mirrored", cpu_devices=2)
     config = pretraining.PretrainConfig(
-        vocab_size=60, embedding_dim=8, units=(8,), dropout=0.0,
+        EncoderSpec(60, embedding_dim=8, units=(8,), dropout=0.0),
+        optimizer=OptimizerSpec(
+            "sgd", 0.5, schedule="cosine", final_fraction=0.05, clipnorm=1e3
+        ),
         embedding_dropout=0.0, num_sampled=20, batch_size=8,
-        sequence_length=6, epochs=1, optimizer="sgd", learning_rate=0.5,
-        warmup_steps=0, clipnorm=1e3, batching="windows", seed=0,
+        sequence_length=6, epochs=1, batching="windows", seed=0,
     )
     stream = np.random.default_rng(0).integers(0, 60, 400).astype("int32")
     data = window_dataset(stream, 8, 6, seed=1).take(3)
@@ -165,7 +170,7 @@ def test_smoke_preset_pretrains_and_fine_tunes_under_mirrored(
             f"--dataset={archive}",
             "--strict-data=false",
             "--validation-split=0.25",
-            "--lm-heldout-reviews=2",
+            "--lm.heldout-reviews=2",
             f"--encoder-cache={tmp_path / 'encoders'}",
             f"--run-dir={tmp_path / 'run'}",
             "--strategy=mirrored",
@@ -338,7 +343,7 @@ def _start_workers(
                     # The smoke preset pretrains its encoder (under the
                     # strategy) unless this cache already holds it.
                     f"--encoder-cache={encoders}",
-                    "--lm-heldout-reviews=2",
+                    "--lm.heldout-reviews=2",
                     "--epochs=2",  # 3 batches each
                     "--patience=2",
                     "--verbose=2",

@@ -28,7 +28,7 @@ def smoke_args(archive, run_dir, *extra, encoders=None):
         f"--dataset={archive}",
         "--strict-data=false",
         "--validation-split=0.25",
-        "--lm-heldout-reviews=2",  # the fixture has 6 unlabelled reviews
+        "--lm.heldout-reviews=2",  # the fixture has 6 unlabelled reviews
         f"--encoder-cache={encoders or run_dir.parent / 'encoders'}",
         f"--run-dir={run_dir}",
         "--verbose=0",
@@ -307,10 +307,10 @@ def test_an_explicit_encoder_that_does_not_fit_is_refused(
 def test_too_many_held_out_reviews_is_a_one_line_error(
     archive, tmp_path, capsys
 ):
-    args = smoke_args(archive, tmp_path / "run", "--lm-heldout-reviews=6")
+    args = smoke_args(archive, tmp_path / "run", "--lm.heldout-reviews=6")
     assert imdb_sentiment.main(args) == 2
     error = capsys.readouterr().err
-    assert error.startswith("error: Option `--lm-heldout-reviews` must be")
+    assert error.startswith("error: Option `--lm.heldout-reviews` must be")
     assert "6 unlabelled reviews" in error
 
 
@@ -352,7 +352,7 @@ def test_resume_with_another_vocabulary_is_refused(
         ("--layers=0", "`--layers` must be between 1 and 8, got 0"),
         ("--clipnorm=0", "`--clipnorm` must be positive"),
         ("--clipnorm=-1", "`--clipnorm` must be positive"),
-        ("--dropout=1.5", "`--dropout` must be in [0, 1), got 1.5"),
+        ("--dropout=1.5", "`--dropout` must be a float in [0, 1), got 1.5"),
         ("--cell=gru", "`--cell` must be one of ['lstm', 'vanilla']"),
         ("--preset=huge", "Unknown preset 'huge'"),
     ],

@@ -12,6 +12,7 @@ import pytest
 from data_fixtures import synthetic_imdb
 from toolkit import data
 from toolkit.text import models, pretraining
+from toolkit.text.encoder import EncoderSpec
 from toolkit.text.word_lm import WordLanguageModel
 from toolkit.training import resumable
 
@@ -29,16 +30,21 @@ def corpus():
     return vectorizer, texts[:100], texts[100:]
 
 
-def tiny_config(vectorizer, **changes):
+def tiny_config(vectorizer, dropout=0.1, **changes):
     config = pretraining.PretrainConfig(
-        vocab_size=vectorizer.vocabulary_size(),
-        embedding_dim=8,
-        units=(12,),
+        EncoderSpec(
+            vectorizer.vocabulary_size(),
+            embedding_dim=8,
+            units=(12,),
+            dropout=dropout,
+        ),
+        optimizer=dataclasses.replace(
+            pretraining.default_lm_optimizer(), warmup_steps=5
+        ),
         num_sampled=10,
         batch_size=4,
         sequence_length=10,
         epochs=2,
-        warmup_steps=5,
         eval_batch_size=2,
         seed=0,
     )
@@ -142,23 +148,14 @@ def test_the_classifier_starts_from_exactly_the_lm_weights(corpus, tmp_path):
     config = tiny_config(vectorizer)
     encoder = pretrain(corpus, tmp_path)
     # The LM as it was saved (its best epoch), rebuilt from the checkpoint.
-    lm = WordLanguageModel(
-        config.vocab_size,
-        config.embedding_dim,
-        config.units,
-        num_sampled=config.num_sampled,
-    )
+    lm = WordLanguageModel(config.encoder, num_sampled=config.num_sampled)
     lm.build((None, None))
     lm.load_weights(encoder.path / "checkpoints" / "best.weights.h5")
     classifier = models.build_text_classifier(
-        config.vocab_size,
-        config.embedding_dim,
-        units=list(config.units),
-        bidirectional=False,
-        pooling="last_mean_max",
+        config.encoder, pooling="last_mean_max"
     )
     pretraining.check_encoder(
-        encoder, config.encoder_shape(), vectorizer.get_vocabulary()
+        encoder, config.encoder.shape(), vectorizer.get_vocabulary()
     )
     pretraining.apply_encoder(classifier, encoder)
     for name, layer in lm.encoder_layers().items():
@@ -172,7 +169,7 @@ def test_a_mismatched_encoder_is_refused_with_the_differences(corpus, tmp_path):
     vectorizer = corpus[0]
     config = tiny_config(vectorizer)
     encoder = pretrain(corpus, tmp_path)
-    wanted = {**config.encoder_shape(), "units": [16], "cell": "vanilla"}
+    wanted = {**config.encoder.shape(), "units": [16], "cell": "vanilla"}
     vocabulary = vectorizer.get_vocabulary()
     with pytest.raises(pretraining.EncoderMismatchError) as caught:
         pretraining.check_encoder(encoder, wanted, vocabulary[:-1] + ["zzz"])
@@ -182,7 +179,7 @@ def test_a_mismatched_encoder_is_refused_with_the_differences(corpus, tmp_path):
     assert "vocabulary: the encoder was trained with other word ids" in message
     assert "embedding_dim" not in message
     wider = models.build_text_classifier(
-        config.vocab_size, 8, units=[16], bidirectional=False
+        dataclasses.replace(config.encoder, units=(16,))
     )
     with pytest.raises(pretraining.EncoderMismatchError, match="deep_rnn"):
         pretraining.apply_encoder(wider, encoder)
@@ -251,15 +248,28 @@ def test_windows_batching_is_cached_apart_and_streams_cannot_be_split(
     )
     # Settings added later are left out at their neutral values, so the
     # fingerprints (cache folders) of earlier encoders do not change.
-    settings = dataclasses.asdict(streams)
-    for added in (
-        "batching",
-        "word_type_dropout",
-        "recurrent_weight_dropout",
-        "locked_dropout",
-        "reverse",
-    ):
-        del settings[added]
+    # The settings as toolkit 0.1 spelled them: flat, without the later
+    # ones.
+    settings = {
+        "vocab_size": len(vocabulary),
+        "embedding_dim": 8,
+        "units": [12],
+        "cell": "lstm",
+        "residual": False,
+        "dropout": 0.1,
+        "embedding_dropout": 0.1,
+        "num_sampled": 10,
+        "batch_size": 4,
+        "sequence_length": 10,
+        "epochs": 2,
+        "optimizer": "adam",
+        "learning_rate": 2e-3,
+        "warmup_steps": 5,
+        "clipnorm": 1.0,
+        "max_train_seconds": None,
+        "eval_batch_size": 2,
+        "seed": 0,
+    }
     legacy = pretraining._digest(
         [
             json.dumps(settings, sort_keys=True),
@@ -322,3 +332,52 @@ def test_a_backward_stream_reads_each_review_reversed(corpus):
         np.testing.assert_array_equal(
             backward[start:end], forward[start:end][::-1]
         )
+
+
+def test_encoders_cached_by_toolkit_0_1_are_found_again():
+    """The fingerprint (the cache entry's name) of the same settings is the
+    one toolkit 0.1 computed from its flat settings, so a cache filled
+    before the settings became specs is still used."""
+    vocabulary = ["", "[UNK]", "the", "movie"]
+    texts, heldout = ["the movie", "movie"], ["the"]
+    encoder = EncoderSpec(4, 256, units=(256,), dropout=0.1)
+    defaults = pretraining.PretrainConfig(encoder)
+    awd_backward = pretraining.PretrainConfig(
+        EncoderSpec(
+            4, 256, units=(8, 8), cell="vanilla", residual=True, dropout=0.1
+        ),
+        optimizer=dataclasses.replace(
+            pretraining.default_lm_optimizer(),
+            name="sgd",
+            warmup_steps=5,
+            clipnorm=0.5,
+        ),
+        batching="windows",
+        word_type_dropout=0.1,
+        recurrent_weight_dropout=0.2,
+        locked_dropout=True,
+        reverse=True,
+    )
+    # Computed by toolkit 0.1 (PretrainConfig(vocab_size=4) and the same
+    # settings spelled flat).
+    expected = {
+        "2ef57a77fc0e6c9d94f7187e148a69efe05805c5d626269ddb0db61631fba395": (
+            defaults
+        ),
+        "0a032edc0be9d7477edc1b82176d80bac8f18f012eb081468327827d6bb21f2e": (
+            awd_backward
+        ),
+    }
+    for digest, config in expected.items():
+        assert (
+            pretraining.fingerprint(config, vocabulary, texts, heldout)
+            == digest
+        )
+    # and a setting the specs added changes it
+    sloped = dataclasses.replace(
+        defaults,
+        optimizer=dataclasses.replace(defaults.optimizer, schedule="slanted"),
+    )
+    assert pretraining.fingerprint(sloped, vocabulary, texts, heldout) not in (
+        expected
+    )

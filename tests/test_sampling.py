@@ -5,6 +5,7 @@ import pytest
 
 from toolkit.data import CharVocabulary
 from toolkit.text import models, sampling
+from toolkit.text.encoder import EncoderSpec
 
 VOCABULARY = CharVocabulary(tuple("abcdefgh "))
 
@@ -40,7 +41,7 @@ def test_choose_rejects_bad_arguments():
 @pytest.fixture
 def char_model():
     return models.build_char_lm(
-        len(VOCABULARY), embedding_dim=8, units=[16, 16], seed=0
+        EncoderSpec(len(VOCABULARY), embedding_dim=8, units=[16, 16]), seed=0
     )
 
 
@@ -48,7 +49,7 @@ def test_char_lm_shapes_and_stateful_needs_a_batch_size(char_model):
     logits = char_model(np.zeros((3, 7), "int32"))
     assert logits.shape == (3, 7, len(VOCABULARY))
     with pytest.raises(ValueError, match="`batch_size`"):
-        models.build_char_lm(5, stateful=True)
+        models.build_char_lm(EncoderSpec(5), stateful=True)
 
 
 def test_greedy_generation_equals_argmax_decoding_of_the_whole_prefix(
@@ -89,7 +90,7 @@ def test_cross_entropy_of_a_uniform_model_is_log_vocabulary():
     from toolkit.text.evaluation import char_lm_cross_entropy
 
     model = models.build_char_lm(
-        len(VOCABULARY), embedding_dim=4, units=[8], seed=0
+        EncoderSpec(len(VOCABULARY), embedding_dim=4, units=[8]), seed=0
     )
     logits_layer = model.get_layer("logits")
     logits_layer.set_weights(

@@ -47,7 +47,5 @@ def test_every_0_1_preset_resolves_to_the_same_settings():
         recipe = module.__name__.rsplit(".", 1)[1]
         assert sorted(module.PRESETS) == sorted(saved[recipe])
         for name, preset in module.PRESETS.items():
-            loaded = config_lib.from_dict(
-                type(preset), saved[recipe][name]
-            )
+            loaded = config_lib.from_dict(type(preset), saved[recipe][name])
             assert loaded == preset, (recipe, name)

@@ -9,14 +9,18 @@ from toolkit.data import CharVocabulary
 from toolkit.serving import export
 from toolkit.stepping import StateRunner
 from toolkit.text import evaluation, models, sampling, word_lm
+from toolkit.text.encoder import EncoderSpec
 
 VOCABULARY = CharVocabulary("abcdefgh ")
 
 
-def char_lm(**kwargs):
-    settings = dict(embedding_dim=6, units=[10, 10], seed=0)
+def char_lm(stateful=False, batch_size=None, **kwargs):
+    settings = dict(embedding_dim=6, units=[10, 10])
     settings.update(kwargs)
-    return models.build_char_lm(len(VOCABULARY), **settings)
+    encoder = EncoderSpec(len(VOCABULARY), **settings)
+    return models.build_char_lm(
+        encoder, stateful=stateful, batch_size=batch_size, seed=0
+    )
 
 
 def test_chunks_equal_one_call_of_the_model(rng):
@@ -102,7 +106,7 @@ def test_evaluation_and_word_lm_read_through_the_runner(rng):
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
     lm = word_lm.WordLanguageModel(
-        vocab_size=12, embedding_dim=4, units=[5], num_sampled=0, seed=0
+        EncoderSpec(12, embedding_dim=4, units=[5]), num_sampled=0, seed=0
     )
     words = rng.integers(1, 12, 30).astype("int32")
     hidden = lm.predict_on_batch(words[None, :-1])

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from toolkit.text import word_lm
+from toolkit.text.encoder import EncoderSpec
 from toolkit.text.word_lm import WordLanguageModel
 
 
-def tiny_lm(**kwargs):
-    options = dict(
-        vocab_size=12, embedding_dim=4, units=[5], num_sampled=6, seed=3
-    )
+def tiny_lm(dropout=0.0, **kwargs):
+    options = dict(num_sampled=6, seed=3)
     options.update(kwargs)
-    model = WordLanguageModel(**options)
+    encoder = EncoderSpec(12, embedding_dim=4, units=[5], dropout=dropout)
+    model = WordLanguageModel(encoder, **options)
     model.build((None, None))
     rng = np.random.default_rng(0)
     # Large enough weights that the softmax is far from uniform.
@@ -143,7 +143,9 @@ def test_sampled_training_lowers_the_full_softmax_loss():
     keras.utils.set_random_seed(0)
     pattern = np.array([2, 3, 4, 5, 6, 7, 0], dtype="int32")
     ids = np.tile(pattern, 60)
-    model = WordLanguageModel(30, 8, [16], num_sampled=8, seed=0)
+    model = WordLanguageModel(
+        EncoderSpec(30, 8, units=[16]), num_sampled=8, seed=0
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.02, clipnorm=1.0))
     windows = ids[: 41 * 10].reshape(10, 41)
     before = word_lm.cross_entropy(model, ids, 2, 16)["nats"]
@@ -170,9 +172,15 @@ def test_review_stream_order_and_markers():
         ({"num_sampled": 12}, "sample fewer candidates"),
         ({"num_sampled": -1}, "num_sampled"),
         ({"stateful": True, "num_sampled": 4}, "batch_size"),
-        ({"dropout": 1.0, "num_sampled": 4}, "dropout"),
+        ({"embedding_dropout": 1.0, "num_sampled": 4}, "embedding_dropout"),
     ],
 )
 def test_bad_arguments_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
-        WordLanguageModel(12, 4, [5], **options)
+        WordLanguageModel(EncoderSpec(12, 4, units=[5]), **options)
+
+
+def test_a_language_model_reads_forwards_only():
+    encoder = EncoderSpec(12, 4, units=[5], bidirectional=True)
+    with pytest.raises(ValueError, match="forwards only"):
+        WordLanguageModel(encoder)

@@ -1,7 +1,9 @@
 """Argument checks shared by the cells and layers.
 
-Every check raises `ValueError` naming the argument and the value received,
-so a bad config fails at construction time rather than deep inside training.
+Every check raises `ArgumentError` (a `ValueError`) naming the argument and
+the value received, so a bad config fails at construction time rather than
+deep inside training; a recipe reads its `argument` and `expectation` to
+name the command-line option instead.
 """
 
 from __future__ import annotations
@@ -11,16 +13,27 @@ import numbers
 from keras import activations
 
 
+class ArgumentError(ValueError):
+    """An argument's value is invalid: `argument` (its name) was expected
+    to be `expectation` and is `value`."""
+
+    def __init__(self, argument: str, expectation: str, value):
+        super().__init__(
+            f"Received an invalid value for argument `{argument}`, expected "
+            f"{expectation}, got {value!r}."
+        )
+        self.argument = argument
+        self.expectation = expectation
+        self.value = value
+
+
 def check_positive_int(name: str, value) -> int:
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
         or value <= 0
     ):
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"positive integer, got {value!r}."
-        )
+        raise ArgumentError(name, "a positive integer", value)
     return int(value)
 
 
@@ -30,10 +43,7 @@ def check_rate(name: str, value) -> float:
         or not isinstance(value, numbers.Real)
         or not 0.0 <= value < 1.0
     ):
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"float in [0, 1), got {value!r}."
-        )
+        raise ArgumentError(name, "a float in [0, 1)", value)
     return float(value)
 
 

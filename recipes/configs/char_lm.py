@@ -4,11 +4,13 @@ option."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from toolkit.training.config import check_strategy, require
+from toolkit.training.config import check_strategy, checked_specs, require
 
-CORPORA = ("shakespeare", "text8", "imdb-unsup")
+if TYPE_CHECKING:  # the specs import Keras: only when they are built
+    from toolkit.text.encoder import EncoderSpec
+    from toolkit.training.specs import OptimizerSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +69,6 @@ class CharLmConfig:
 
     def validate(self) -> None:
         for key in (
-            "embedding_dim",
-            "units",
             "batch_size",
             "sequence_length",
             "epochs",
@@ -78,31 +78,6 @@ class CharLmConfig:
             value = getattr(self, key)
             require(value > 0, key, "a positive integer", value)
         require(1 <= self.layers <= 8, "layers", "between 1 and 8", self.layers)
-        require(0.0 <= self.dropout < 1.0, "dropout", "in [0, 1)", self.dropout)
-        require(
-            self.learning_rate > 0,
-            "learning_rate",
-            "positive",
-            self.learning_rate,
-        )
-        require(
-            0.0 <= self.final_lr_fraction <= 1.0,
-            "final_lr_fraction",
-            "in [0, 1]",
-            self.final_lr_fraction,
-        )
-        require(
-            self.warmup_steps >= 0,
-            "warmup_steps",
-            "0 or more",
-            self.warmup_steps,
-        )
-        require(
-            self.clipnorm > 0,
-            "clipnorm",
-            "positive (clipping is always on)",
-            self.clipnorm,
-        )
         for key in ("steps_per_epoch", "max_chars", "patience"):
             value = getattr(self, key)
             require(value is None or value > 0, key, "positive or none", value)
@@ -143,6 +118,43 @@ class CharLmConfig:
                 "used with 2 or more layers",
                 self.residual,
             )
+        # The specs check their own values (units, dropout, rates, ...).
+        checked_specs(
+            self,
+            lambda: self.encoder_spec(2),
+            self.optimizer_spec,
+            renames={
+                "name": "optimizer",
+                "final_fraction": "final_lr_fraction",
+            },
+        )
+
+    def encoder_spec(self, vocab_size: int) -> EncoderSpec:
+        """The model's embedding and recurrent stack over `vocab_size`
+        characters."""
+        from toolkit.text.encoder import EncoderSpec
+
+        return EncoderSpec(
+            vocab_size=vocab_size,
+            embedding_dim=self.embedding_dim,
+            cell=self.cell,
+            units=(self.units,) * self.layers,
+            residual=self.residual,
+            dropout=self.dropout,
+        )
+
+    def optimizer_spec(self) -> OptimizerSpec:
+        """How the model trains."""
+        from toolkit.training.specs import OptimizerSpec
+
+        return OptimizerSpec(
+            self.optimizer,
+            self.learning_rate,
+            schedule=self.schedule,
+            warmup_steps=self.warmup_steps,
+            final_fraction=self.final_lr_fraction,
+            clipnorm=self.clipnorm,
+        )
 
 
 PRESETS = {

@@ -4,13 +4,111 @@ option."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from toolkit.training.config import check_strategy, require
+from toolkit.training.config import check_strategy, checked_specs, require
+
+if TYPE_CHECKING:  # the specs import Keras: only when they are built
+    from toolkit.text.encoder import EncoderSpec
+    from toolkit.text.pretraining import PretrainConfig
+    from toolkit.training.specs import OptimizerSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageModelPhase:
+    """The language-model pretraining of `--pretrain` (`--lm.KEY=VALUE`)."""
+
+    epochs: int = 3  # passes over the LM stream (cosine decay)
+    batch_size: int = 64  # parallel streams (stateful TBPTT)
+    sequence_length: int = 70  # words per truncated-BPTT window
+    num_sampled: int = 1024  # sampled-softmax candidates; 0: full
+    learning_rate: float = 2e-3  # peak rate of the LM pretraining
+    dropout: float = 0.1  # between layers and before the softmax
+    embedding_dropout: float = 0.1  # whole word vectors
+    # AWD-LSTM regularisation of the LM (Merity et al. 2018): whole
+    # vocabulary words dropped per batch, DropConnect on the recurrent
+    # kernel (one mask per batch), one dropout mask per sequence.
+    word_type_dropout: float = 0.0  # vocabulary words dropped per batch
+    weight_dropout: float = 0.0  # DropConnect rate on the LM's W_h
+    locked_dropout: bool = False  # one dropout mask per sequence
+    max_train_seconds: float | None = None  # time budget; None: none
+    heldout_reviews: int = 500  # unlabelled reviews scored, not trained
+    max_reviews: int | None = None  # cap on LM training reviews
+    # How the LM reads its stream: "streams" (state carried across
+    # batches), "windows" (independent shuffled windows, which a --strategy
+    # can split); "auto": streams on one device, windows under a strategy.
+    batching: Literal["auto", "streams", "windows"] = "auto"
+
+    def validate(self, vocab_size: int, strategy: str) -> None:
+        for key in (
+            "epochs",
+            "batch_size",
+            "sequence_length",
+            "heldout_reviews",
+        ):
+            value = getattr(self, key)
+            require(value > 0, f"lm.{key}", "a positive integer", value)
+        require(
+            self.max_reviews is None or self.max_reviews >= 2,
+            "lm.max_reviews",
+            "None or at least 2",
+            self.max_reviews,
+        )
+        require(
+            0 <= self.num_sampled < vocab_size,
+            "lm.num_sampled",
+            f"0 (full softmax) or fewer than vocab_size ({vocab_size})",
+            self.num_sampled,
+        )
+        require(
+            self.max_train_seconds is None or self.max_train_seconds > 0,
+            "lm.max_train_seconds",
+            "positive or None",
+            self.max_train_seconds,
+        )
+        for key in (
+            "dropout",
+            "embedding_dropout",
+            "word_type_dropout",
+            "weight_dropout",
+        ):
+            value = getattr(self, key)
+            require(0.0 <= value < 1.0, f"lm.{key}", "in [0, 1)", value)
+        require(
+            self.learning_rate > 0,
+            "lm.learning_rate",
+            "positive",
+            self.learning_rate,
+        )
+        require(
+            strategy == "none" or self.batching != "streams",
+            "lm.batching",
+            "'windows' or 'auto' under --strategy (a strategy splits each "
+            "batch across replicas; carried streams cannot be split)",
+            self.batching,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
 class ImdbConfig:
+    # config.json files written before the LM settings were nested.
+    LEGACY_KEYS: ClassVar[dict[str, str]] = {
+        "lm_epochs": "lm.epochs",
+        "lm_batch_size": "lm.batch_size",
+        "lm_sequence_length": "lm.sequence_length",
+        "lm_num_sampled": "lm.num_sampled",
+        "lm_learning_rate": "lm.learning_rate",
+        "lm_dropout": "lm.dropout",
+        "lm_embedding_dropout": "lm.embedding_dropout",
+        "lm_word_type_dropout": "lm.word_type_dropout",
+        "lm_weight_dropout": "lm.weight_dropout",
+        "lm_locked_dropout": "lm.locked_dropout",
+        "lm_max_train_seconds": "lm.max_train_seconds",
+        "lm_heldout_reviews": "lm.heldout_reviews",
+        "lm_max_reviews": "lm.max_reviews",
+        "lm_batching": "lm.batching",
+    }
+
     # Data.
     dataset: str | None = None  # aclImdb/ folder or .tar.gz; None: data dir
     data_dir: str | None = None  # searched for the dataset (TOOLKIT_DATA_DIR)
@@ -65,26 +163,8 @@ class ImdbConfig:
     # Pretrained encoders, one folder per fingerprint; None:
     # $TOOLKIT_ENCODER_CACHE, else ~/.cache/toolkit/encoders.
     encoder_cache: str | None = None
-    lm_epochs: int = 3  # passes over the LM stream (cosine decay)
-    lm_batch_size: int = 64  # parallel streams (stateful TBPTT)
-    lm_sequence_length: int = 70  # words per truncated-BPTT window
-    lm_num_sampled: int = 1024  # sampled-softmax candidates; 0: full
-    lm_learning_rate: float = 2e-3  # peak rate of the LM pretraining
-    lm_dropout: float = 0.1  # between layers and before the softmax
-    lm_embedding_dropout: float = 0.1  # whole word vectors
-    # AWD-LSTM regularisation of the LM (Merity et al. 2018): whole
-    # vocabulary words dropped per batch, DropConnect on the recurrent
-    # kernel (one mask per batch), one dropout mask per sequence.
-    lm_word_type_dropout: float = 0.0  # vocabulary words dropped per batch
-    lm_weight_dropout: float = 0.0  # DropConnect rate on the LM's W_h
-    lm_locked_dropout: bool = False  # one dropout mask per sequence
-    lm_max_train_seconds: float | None = None  # time budget; None: none
-    lm_heldout_reviews: int = 500  # unlabelled reviews scored, not trained
-    lm_max_reviews: int | None = None  # cap on LM training reviews
-    # How the LM reads its stream: "streams" (state carried across
-    # batches), "windows" (independent shuffled windows, which a --strategy
-    # can split); "auto": streams on one device, windows under a strategy.
-    lm_batching: Literal["auto", "streams", "windows"] = "auto"
+    # The language-model phase: `--lm.epochs=2`, `--lm.num-sampled=512`...
+    lm: LanguageModelPhase = LanguageModelPhase()
     # Training.
     # The optimizer; it always clips gradients (clipnorm).
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -125,25 +205,14 @@ class ImdbConfig:
             "in (0, 1)",
             self.validation_split,
         )
-        for key in (
-            "vocab_size",
-            "max_length",
-            "embedding_dim",
-            "units",
-            "batch_size",
-            "epochs",
-            "lm_epochs",
-            "lm_batch_size",
-            "lm_sequence_length",
-            "lm_heldout_reviews",
-        ):
+        for key in ("vocab_size", "max_length", "batch_size", "epochs"):
             value = getattr(self, key)
             require(value > 0, key, "a positive integer", value)
         require(
             self.vocab_size > 2, "vocab_size", "greater than 2", self.vocab_size
         )
         require(1 <= self.layers <= 8, "layers", "between 1 and 8", self.layers)
-        for key in ("max_train_reviews", "max_test_reviews", "lm_max_reviews"):
+        for key in ("max_train_reviews", "max_test_reviews"):
             value = getattr(self, key)
             require(
                 value is None or value >= 2,
@@ -151,24 +220,6 @@ class ImdbConfig:
                 "None or at least 2",
                 value,
             )
-        require(
-            0 <= self.lm_num_sampled < self.vocab_size,
-            "lm_num_sampled",
-            f"0 (full softmax) or fewer than vocab_size ({self.vocab_size})",
-            self.lm_num_sampled,
-        )
-        require(
-            self.lm_max_train_seconds is None or self.lm_max_train_seconds > 0,
-            "lm_max_train_seconds",
-            "positive or None",
-            self.lm_max_train_seconds,
-        )
-        require(
-            0.0 <= self.warmup_fraction < 1.0,
-            "warmup_fraction",
-            "in [0, 1)",
-            self.warmup_fraction,
-        )
         if self.pretrain or self.encoder:
             require(
                 not self.bidirectional,
@@ -177,30 +228,9 @@ class ImdbConfig:
                 "reads forwards only)",
                 self.bidirectional,
             )
-        for key in (
-            "dropout",
-            "recurrent_dropout",
-            "embedding_dropout",
-            "head_dropout",
-            "lm_dropout",
-            "lm_embedding_dropout",
-            "lm_word_type_dropout",
-            "lm_weight_dropout",
-        ):
+        for key in ("embedding_dropout", "head_dropout"):
             value = getattr(self, key)
             require(0.0 <= value < 1.0, key, "in [0, 1)", value)
-        require(
-            self.learning_rate > 0,
-            "learning_rate",
-            "positive",
-            self.learning_rate,
-        )
-        require(
-            self.clipnorm > 0,
-            "clipnorm",
-            "positive (clipping is always on)",
-            self.clipnorm,
-        )
         require(
             self.adversarial_epsilon >= 0,
             "adversarial_epsilon",
@@ -238,12 +268,90 @@ class ImdbConfig:
         )
         require(self.verbose in (0, 1, 2), "verbose", "0, 1 or 2", self.verbose)
         check_strategy(self)
-        require(
-            self.strategy == "none" or self.lm_batching != "streams",
-            "lm_batching",
-            "'windows' or 'auto' under --strategy (a strategy splits each "
-            "batch across replicas; carried streams cannot be split)",
-            self.lm_batching,
+        self.lm.validate(self.vocab_size, self.strategy)
+        # The specs check their own values (units, dropout, rates, ...).
+        checked_specs(
+            self,
+            lambda: self.encoder_spec(self.vocab_size),
+            self.optimizer_spec,
+            renames={"name": "optimizer"},
+        )
+
+    def encoder_spec(self, vocab_size: int) -> EncoderSpec:
+        """The classifier's encoder over a vocabulary of `vocab_size` ids."""
+        from toolkit.text.encoder import EncoderSpec
+
+        return EncoderSpec(
+            vocab_size=vocab_size,
+            embedding_dim=self.embedding_dim,
+            cell=self.cell,
+            units=(self.units,) * self.layers,
+            bidirectional=self.bidirectional,
+            residual=self.residual,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+        )
+
+    def optimizer_spec(self) -> OptimizerSpec:
+        """How the classifier trains: with discriminative rates down its
+        layer groups when `discriminative_factor` is above 1."""
+        from toolkit.optimizers import discriminative_multipliers
+        from toolkit.text.models import CLASSIFIER_LAYER_GROUPS
+        from toolkit.training.specs import OptimizerSpec
+
+        multipliers = ()
+        if self.discriminative_factor != 1.0:
+            multipliers = discriminative_multipliers(
+                CLASSIFIER_LAYER_GROUPS, self.discriminative_factor
+            )
+        return OptimizerSpec(
+            self.optimizer,
+            self.learning_rate,
+            schedule=self.schedule,
+            warmup_fraction=self.warmup_fraction,
+            final_fraction=1 / 32,
+            clipnorm=self.clipnorm,
+            rate_multipliers=multipliers,
+        )
+
+    def pretrain_config(self, vocab_size: int) -> PretrainConfig:
+        """The LM pretraining of the encoder this config fine-tunes: the
+        classifier's encoder with the LM's dropout, and the `lm` phase."""
+        from toolkit.text.pretraining import (
+            PretrainConfig,
+            default_lm_optimizer,
+        )
+
+        lm = self.lm
+        batching = lm.batching
+        if batching == "auto":
+            batching = "streams" if self.strategy == "none" else "windows"
+        return PretrainConfig(
+            encoder=dataclasses.replace(
+                self.encoder_spec(vocab_size),
+                dropout=lm.dropout,
+                recurrent_dropout=0.0,
+            ),
+            optimizer=dataclasses.replace(
+                default_lm_optimizer(),
+                name=self.optimizer,
+                learning_rate=lm.learning_rate,
+                clipnorm=self.clipnorm,
+            ),
+            embedding_dropout=lm.embedding_dropout,
+            # A vocabulary smaller than the candidates (a test corpus):
+            # the full softmax.
+            num_sampled=lm.num_sampled if lm.num_sampled < vocab_size else 0,
+            batch_size=lm.batch_size,
+            sequence_length=lm.sequence_length,
+            epochs=lm.epochs,
+            max_train_seconds=lm.max_train_seconds,
+            seed=self.seed,
+            batching=batching,
+            word_type_dropout=lm.word_type_dropout,
+            recurrent_weight_dropout=lm.weight_dropout,
+            locked_dropout=lm.locked_dropout,
+            reverse=self.direction == "backward",
         )
         if self.residual:
             require(
@@ -274,17 +382,19 @@ PRESETS = {
         bidirectional=False,
         pooling="last_mean_max",
         pretrain=True,
-        lm_epochs=1,
-        lm_batch_size=16,
-        lm_sequence_length=20,
-        lm_num_sampled=64,
-        lm_heldout_reviews=50,
-        lm_max_reviews=2_000,
         schedule="slanted",
         epochs=1,
         batch_size=32,
         baseline=True,
         run_dir="runs/imdb_smoke",
+        lm=LanguageModelPhase(
+            epochs=1,
+            batch_size=16,
+            sequence_length=20,
+            num_sampled=64,
+            heldout_reviews=50,
+            max_reviews=2_000,
+        ),
     ),
     # Language-model pretraining on 2 CPU cores: a 1-layer 256-unit LSTM
     # encoder pretrained on the 72,000 training and unlabelled reviews for
@@ -304,14 +414,16 @@ PRESETS = {
         pooling="last_mean_max",
         head_dropout=0.3,
         pretrain=True,
-        lm_epochs=3,
-        lm_max_train_seconds=3000.0,
         adversarial_epsilon=5.0,
         learning_rate=1e-3,
         schedule="slanted",
         epochs=3,
         patience=1,
         run_dir="runs/imdb_pretrained",
+        lm=LanguageModelPhase(
+            epochs=3,
+            max_train_seconds=3000.0,
+        ),
     ),
     # Dai & Le's scale, for one GPU: a 1024-unit encoder, 256-d embeddings,
     # a 30k vocabulary, whole reviews.
@@ -329,16 +441,18 @@ PRESETS = {
         pooling="last_mean_max",
         head_dropout=0.5,
         pretrain=True,
-        lm_epochs=10,
-        lm_batch_size=128,
-        lm_sequence_length=100,
-        lm_dropout=0.3,
-        lm_embedding_dropout=0.3,
         learning_rate=5e-4,
         schedule="slanted",
         epochs=4,
         patience=2,
         run_dir="runs/imdb_pretrained_gpu",
+        lm=LanguageModelPhase(
+            epochs=10,
+            batch_size=128,
+            sequence_length=100,
+            dropout=0.3,
+            embedding_dropout=0.3,
+        ),
     ),
     # For a GPU: wider, deeper, longer reviews.
     "large": ImdbConfig(

@@ -8,10 +8,13 @@ import keras
 from keras import ops
 
 from toolkit import _checks
-from toolkit.deep import DeepRNN
 from toolkit.pooling import MaskedGlobalPooling1D
+from toolkit.text.encoder import EncoderSpec
 
 POOLINGS = ("last", "mean", "max", "mean_max", "last_mean_max")
+# `build_text_classifier`'s layer groups from the top down, as variable
+# path prefixes: discriminative rates and gradual unfreezing act on these.
+CLASSIFIER_LAYER_GROUPS = ("output", "deep_rnn", "embedding")
 
 
 @keras.saving.register_keras_serializable(package="toolkit")
@@ -56,14 +59,7 @@ def average_classifiers(
 
 
 def build_text_classifier(
-    vocab_size: int,
-    embedding_dim: int = 128,
-    cell: str = "lstm",
-    units: Sequence[int] = (128, 128),
-    bidirectional: bool = True,
-    residual: bool = False,
-    dropout: float = 0.2,
-    recurrent_dropout: float = 0.0,
+    encoder: EncoderSpec,
     embedding_dropout: float = 0.0,
     pooling: str = "mean_max",
     head_dropout: float = 0.3,
@@ -78,11 +74,7 @@ def build_text_classifier(
     Dropout -> Dense(1, sigmoid)`. Id 0 is padding and is masked everywhere.
 
     Args:
-        vocab_size: number of token ids, padding and OOV included.
-        embedding_dim: embedding width.
-        cell, units, bidirectional, residual, dropout: the `DeepRNN` stack
-            (`dropout` is applied between its layers).
-        recurrent_dropout: per-sequence dropout on h_{t-1} in every layer.
+        encoder: the embedding and the `DeepRNN` stack (`EncoderSpec`).
         embedding_dropout: fraction of embedding channels zeroed, the same
             channels at every timestep of a sequence
             (`keras.layers.SpatialDropout1D`).
@@ -100,8 +92,6 @@ def build_text_classifier(
         A `keras.Model` mapping `(batch, timesteps)` int ids to `(batch, 1)`
         positive-class probabilities.
     """
-    vocab_size = _checks.check_positive_int("vocab_size", vocab_size)
-    embedding_dim = _checks.check_positive_int("embedding_dim", embedding_dim)
     embedding_dropout = _checks.check_rate(
         "embedding_dropout", embedding_dropout
     )
@@ -113,24 +103,12 @@ def build_text_classifier(
         )
     tokens = keras.Input((None,), dtype="int32", name="token_ids")
     ids = ReverseTokens(name="reverse_tokens")(tokens) if reverse else tokens
-    x = keras.layers.Embedding(
-        vocab_size, embedding_dim, mask_zero=True, name="embedding"
-    )(ids)
+    x = encoder.embedding(mask_zero=True)(ids)
     if embedding_dropout:
         x = keras.layers.SpatialDropout1D(
             embedding_dropout, seed=seed, name="embedding_dropout"
         )(x)
-    x = DeepRNN.from_spec(
-        list(units),
-        cell=cell,
-        dropout=dropout,
-        residual=residual,
-        bidirectional=bidirectional,
-        return_sequences=pooling != "last",
-        seed=seed,
-        layer_kwargs={"recurrent_dropout": recurrent_dropout},
-        name="deep_rnn",
-    )(x)
+    x = encoder.deep_rnn(return_sequences=pooling != "last", seed=seed)(x)
     if pooling in ("mean", "max"):
         x = MaskedGlobalPooling1D(pooling, name=f"{pooling}_pool")(x)
     elif pooling in ("mean_max", "last_mean_max"):
@@ -147,12 +125,7 @@ def build_text_classifier(
 
 
 def build_char_lm(
-    vocab_size: int,
-    embedding_dim: int = 64,
-    cell: str = "lstm",
-    units: Sequence[int] = (256, 256),
-    dropout: float = 0.0,
-    residual: bool = False,
+    encoder: EncoderSpec,
     stateful: bool = False,
     batch_size: int | None = None,
     seed: int | None = None,
@@ -160,16 +133,15 @@ def build_char_lm(
     """A character language model that returns logits at every step.
 
     `Input (batch, timesteps) int -> Embedding -> DeepRNN (return_sequences)
-    -> Dropout -> Dense(vocab_size)`. With `stateful=True` the recurrent
-    state carries over from one batch to the next (truncated
+    -> Dropout -> Dense(vocab_size)`, the encoder's `dropout` both between
+    the recurrent layers and before the output layer. With `stateful=True`
+    the recurrent state carries over from one batch to the next (truncated
     backpropagation through time); `batch_size` must then be fixed.
 
     Returns:
         A `keras.Model` mapping `(batch, timesteps)` ids to
         `(batch, timesteps, vocab_size)` logits.
     """
-    vocab_size = _checks.check_positive_int("vocab_size", vocab_size)
-    embedding_dim = _checks.check_positive_int("embedding_dim", embedding_dim)
     if stateful and batch_size is None:
         raise ValueError(
             "Received `stateful=True` without `batch_size`: a stateful model "
@@ -179,18 +151,11 @@ def build_char_lm(
     ids = keras.Input(
         (None,), batch_size=batch_size, dtype="int32", name="char_ids"
     )
-    x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(ids)
-    x = DeepRNN.from_spec(
-        list(units),
-        cell=cell,
-        dropout=dropout,
-        residual=residual,
-        return_sequences=True,
-        stateful=stateful,
-        seed=seed,
-        name="deep_rnn",
-    )(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, seed=seed, name="output_dropout")(x)
-    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    x = encoder.embedding()(ids)
+    x = encoder.deep_rnn(stateful=stateful, seed=seed)(x)
+    if encoder.dropout:
+        x = keras.layers.Dropout(
+            encoder.dropout, seed=seed, name="output_dropout"
+        )(x)
+    logits = keras.layers.Dense(encoder.vocab_size, name="logits")(x)
     return keras.Model(ids, logits, name="char_lm")

@@ -27,6 +27,8 @@ import numpy as np
 
 from toolkit.data.char_lm import batches_per_pass
 from toolkit.data.pipelines import write_vocabulary
+from toolkit.text.encoder import EncoderSpec
+from toolkit.training.specs import OptimizerSpec, compile_model
 
 ENCODER_FILE = "encoder.json"  # written last: the cache entry is complete
 WEIGHTS_FILE = "encoder.npz"
@@ -58,42 +60,50 @@ class EncoderMismatchError(ValueError):
     """A pretrained encoder does not fit the classifier it should start."""
 
 
+def default_lm_optimizer() -> OptimizerSpec:
+    """The LM's optimizer unless told otherwise: Adam at 2e-3, a 200-step
+    warm-up and a cosine decay to 5% of the peak, gradients clipped to 1."""
+    return OptimizerSpec(
+        "adam",
+        2e-3,
+        schedule="cosine",
+        warmup_steps=200,
+        final_fraction=0.05,
+        clipnorm=1.0,
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
     """Everything that decides what `pretrain_encoder` learns.
 
-    Encoder shape: `vocab_size`, `embedding_dim`, `units` (one width per
-    layer), `cell`, `residual`. Training: truncated backpropagation through
-    time over `batch_size` streams in windows of `sequence_length` words,
-    `num_sampled` softmax candidates (0: full softmax), `optimizer` at
-    `learning_rate` with a cosine decay over `epochs` (after
-    `warmup_steps`), gradients clipped to `clipnorm`, at most
-    `max_train_seconds` of training (`None`: no limit), dropout as in
-    `WordLanguageModel`. Held-out perplexity is scored on streams of
-    `eval_batch_size` rows. `word_type_dropout`,
-    `recurrent_weight_dropout`, `locked_dropout`: AWD-LSTM's regularisers
-    (`WordLanguageModel`). `batching`: `"streams"` (stateful truncated
+    `encoder`: the encoder's shape (`EncoderSpec`; its `dropout` is the
+    LM's, between layers and before the softmax). `optimizer`: how it
+    trains (`OptimizerSpec`, run for `epochs` passes;
+    `default_lm_optimizer()` unless given). Truncated backpropagation
+    through time over `batch_size` streams in windows of `sequence_length`
+    words, `num_sampled` softmax candidates (0: full softmax), at most
+    `max_train_seconds` of training (`None`: no limit). Held-out
+    perplexity is scored on streams of `eval_batch_size` rows.
+    `embedding_dropout`, `word_type_dropout`, `recurrent_weight_dropout`,
+    `locked_dropout`: as in `WordLanguageModel` (the last three are
+    AWD-LSTM's regularisers). `batching`: `"streams"` (stateful truncated
     backpropagation through time: row i of every batch continues stream i,
     the state carried across batches) or `"windows"` (shuffled independent
     windows, each read from a zero state), which a `tf.distribute` strategy
-    can split across replicas.
+    can split across replicas. `reverse`: a backward LM, every review read
+    from its last word to its first.
     """
 
-    vocab_size: int
-    embedding_dim: int = 256
-    units: tuple[int, ...] = (256,)
-    cell: str = "lstm"
-    residual: bool = False
-    dropout: float = 0.1
+    encoder: EncoderSpec
+    optimizer: OptimizerSpec = dataclasses.field(
+        default_factory=default_lm_optimizer
+    )
     embedding_dropout: float = 0.1
     num_sampled: int = 1024
     batch_size: int = 64
     sequence_length: int = 70
     epochs: int = 3
-    optimizer: str = "adam"
-    learning_rate: float = 2e-3
-    warmup_steps: int = 200
-    clipnorm: float = 1.0
     max_train_seconds: float | None = None
     eval_batch_size: int = 16
     seed: int = 1337
@@ -102,37 +112,53 @@ class PretrainConfig:
     word_type_dropout: float = 0.0
     recurrent_weight_dropout: float = 0.0
     locked_dropout: bool = False
-    # A backward LM: every review is read from its last word to its first.
     reverse: bool = False
 
-    def encoder_shape(self) -> dict:
-        """What a classifier must match to take this encoder over."""
-        return {
-            "vocab_size": self.vocab_size,
-            "embedding_dim": self.embedding_dim,
-            "units": list(self.units),
-            "cell": self.cell,
-            "residual": self.residual,
-        }
+    def __post_init__(self):
+        if self.encoder.bidirectional:
+            raise ValueError(
+                "Received a bidirectional `encoder`: the language model "
+                "reads forwards only."
+            )
 
 
-# Settings added after encoders were first cached: at these values they
-# change nothing, and they are left out of the fingerprint, so that earlier
-# cache entries stay valid.
+# The fingerprint is taken over these settings, flat, as encoders were
+# first cached with them; settings added since are left out while they
+# have the values that change nothing, so that earlier cache entries stay
+# valid.
 _NEUTRAL_SETTINGS = {
     "batching": "streams",
     "word_type_dropout": 0.0,
     "recurrent_weight_dropout": 0.0,
     "locked_dropout": False,
     "reverse": False,
+    "recurrent_dropout": 0.0,
+    "schedule": "cosine",
+    "warmup_fraction": 0.0,
+    "final_fraction": 0.05,
+    "rate_multipliers": (),
+    "track_gradients": False,
 }
 BATCHINGS = ("streams", "windows")
 
 
 def _settings(config: PretrainConfig) -> dict:
+    encoder = dataclasses.asdict(config.encoder)
+    del encoder["bidirectional"]  # always False here
+    optimizer = dataclasses.asdict(config.optimizer)
+    optimizer["optimizer"] = optimizer.pop("name")
+    settings = {
+        **encoder,
+        **optimizer,
+        **{
+            field.name: getattr(config, field.name)
+            for field in dataclasses.fields(config)
+            if field.name not in ("encoder", "optimizer")
+        },
+    }
     return {
         key: value
-        for key, value in dataclasses.asdict(config).items()
+        for key, value in settings.items()
         if not (key in _NEUTRAL_SETTINGS and value == _NEUTRAL_SETTINGS[key])
     }
 
@@ -337,7 +363,7 @@ def pretrain_encoder(
     when an earlier run already learned it.
 
     Args:
-        config: the settings; `config.vocab_size` must equal the
+        config: the settings; `config.encoder.vocab_size` must equal the
             vectorizer's vocabulary size.
         vectorizer: the classifier's `TextVectorization` (its ids are the
             encoder's).
@@ -360,10 +386,10 @@ def pretrain_encoder(
     from toolkit.training import distribute, resumable, run_info
 
     vocabulary = vectorizer.get_vocabulary()
-    if len(vocabulary) != config.vocab_size:
+    if len(vocabulary) != config.encoder.vocab_size:
         raise EncoderMismatchError(
             f"The vectorizer has {len(vocabulary)} words but the pretraining "
-            f"config says vocab_size={config.vocab_size}."
+            f"config says vocab_size={config.encoder.vocab_size}."
         )
     if config.batching not in BATCHINGS:
         raise ValueError(
@@ -375,7 +401,7 @@ def pretrain_encoder(
         raise EncoderMismatchError(
             f"A strategy with {replicas} replicas splits every batch across "
             "them, and carried streams cannot be split: pretrain with "
-            'batching="windows" (--lm-batching=windows).'
+            'batching="windows" (--lm.batching=windows).'
         )
     key = fingerprint(config, vocabulary, train_texts, heldout_texts)
     folder = encoder_cache_dir(cache_dir) / key[:16]
@@ -444,7 +470,7 @@ def pretrain_encoder(
         )
     info = {
         "fingerprint": key,
-        "shape": config.encoder_shape(),
+        "shape": config.encoder.shape(),
         "vocabulary_sha256": _vocabulary_digest(vocabulary),
         "heldout_perplexity": float(np.exp(state.best_value)),
         "heldout_nats": state.best_value,
@@ -491,17 +517,11 @@ def _describe(config: PretrainConfig, replicas: int) -> str:
 
 def _compiled_language_model(config: PretrainConfig, steps_per_epoch: int):
     """The `WordLanguageModel` that `config` trains, compiled and built."""
-    from toolkit import optimizers
     from toolkit.text.word_lm import WordLanguageModel
 
     streams = config.batching == "streams"
     model = WordLanguageModel(
-        config.vocab_size,
-        config.embedding_dim,
-        config.units,
-        cell=config.cell,
-        residual=config.residual,
-        dropout=config.dropout,
+        config.encoder,
         embedding_dropout=config.embedding_dropout,
         num_sampled=config.num_sampled,
         stateful=streams,
@@ -512,19 +532,8 @@ def _compiled_language_model(config: PretrainConfig, steps_per_epoch: int):
         locked_dropout=config.locked_dropout,
         name="word_lm",
     )
-    total_steps = config.epochs * steps_per_epoch
-    model.compile(
-        optimizer=optimizers.make_optimizer(
-            config.optimizer,
-            optimizers.make_schedule(
-                "cosine",
-                config.learning_rate,
-                total_steps,
-                min(config.warmup_steps, total_steps - 1),
-                0.05,
-            ),
-            config.clipnorm,
-        )
+    compile_model(
+        model, config.optimizer, total_steps=config.epochs * steps_per_epoch
     )
     model.build((config.batch_size if streams else None, None))
     return model

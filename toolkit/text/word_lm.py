@@ -18,6 +18,7 @@ Evaluation always uses the full softmax, so perplexities are exact.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -26,8 +27,8 @@ import numpy as np
 from keras import ops
 
 from toolkit import _checks
-from toolkit.deep import DeepRNN
 from toolkit.stepping import StateRunner
+from toolkit.text.encoder import EncoderSpec
 from toolkit.text.evaluation import StreamedValidation, streamed_cross_entropy
 
 
@@ -154,12 +155,10 @@ class WordLanguageModel(keras.Model):
     sampled while training (when `num_sampled` is set) and full otherwise.
 
     Args:
-        vocab_size: word ids, id 0 included (the end-of-review marker).
-        embedding_dim: embedding width.
-        units: one width per recurrent layer.
-        cell: `"lstm"` or `"vanilla"`.
-        residual: skip connections between equal-width layers.
-        dropout: between recurrent layers and before the softmax.
+        encoder: the embedding and the `DeepRNN` stack (`EncoderSpec`;
+            `vocab_size` counts id 0, the end-of-review marker). Its
+            `dropout` is also applied before the softmax; it must read
+            forwards only (`bidirectional=False`).
         embedding_dropout: fraction of words whose whole embedding vector
             is zeroed (one draw per position).
         word_type_dropout: fraction of vocabulary words dropped for a whole
@@ -182,12 +181,7 @@ class WordLanguageModel(keras.Model):
 
     def __init__(
         self,
-        vocab_size: int,
-        embedding_dim: int = 256,
-        units: Sequence[int] = (256,),
-        cell: str = "lstm",
-        residual: bool = False,
-        dropout: float = 0.0,
+        encoder: EncoderSpec,
         embedding_dropout: float = 0.0,
         num_sampled: int | None = 1024,
         stateful: bool = False,
@@ -199,14 +193,19 @@ class WordLanguageModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.vocab_size = _checks.check_positive_int("vocab_size", vocab_size)
-        self.embedding_dim = _checks.check_positive_int(
-            "embedding_dim", embedding_dim
-        )
-        self.units = [int(u) for u in units]
-        self.cell = cell
-        self.residual = bool(residual)
-        self.dropout = _checks.check_rate("dropout", dropout)
+        if isinstance(encoder, dict):  # from get_config
+            encoder = EncoderSpec(**encoder)
+        if encoder.bidirectional:
+            raise ValueError(
+                "Received a bidirectional `encoder`: a language model "
+                "predicts the next word, so it reads forwards only."
+            )
+        self.encoder = encoder
+        vocab_size = encoder.vocab_size
+        self.vocab_size = vocab_size
+        self.embedding_dim = encoder.embedding_dim
+        self.units = list(encoder.units)
+        self.dropout = encoder.dropout
         self.embedding_dropout = _checks.check_rate(
             "embedding_dropout", embedding_dropout
         )
@@ -237,28 +236,22 @@ class WordLanguageModel(keras.Model):
         self.stateful = bool(stateful)
         self.batch_size = batch_size
         self.seed = seed
-        self.embedding = keras.layers.Embedding(
-            vocab_size, embedding_dim, name="embedding"
-        )
+        self.embedding = encoder.embedding()
         self.word_dropout = keras.layers.Dropout(
             self.embedding_dropout,
             noise_shape=(None, None, 1),
             seed=seed,
             name="word_dropout",
         )
-        self.deep_rnn = DeepRNN.from_spec(
-            self.units,
-            cell=cell,
-            dropout=self.dropout,
-            residual=residual,
-            return_sequences=True,
+        self.deep_rnn = encoder.deep_rnn(
             stateful=stateful,
             seed=seed,
             locked_dropout=self.locked_dropout,
-            layer_kwargs={"recurrent_weight_dropout": recurrent_weight_dropout}
-            if recurrent_weight_dropout
-            else None,
-            name="deep_rnn",
+            **(
+                {"recurrent_weight_dropout": self.recurrent_weight_dropout}
+                if self.recurrent_weight_dropout
+                else {}
+            ),
         )
         self.output_dropout = keras.layers.Dropout(
             self.dropout,
@@ -317,15 +310,28 @@ class WordLanguageModel(keras.Model):
         """The layers a classifier takes over, by their classifier names."""
         return {"embedding": self.embedding, "deep_rnn": self.deep_rnn}
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "encoder" not in config:  # saved by toolkit 0.1: flat settings
+            config["encoder"] = {
+                key: config.pop(key)
+                for key in (
+                    "vocab_size",
+                    "embedding_dim",
+                    "units",
+                    "cell",
+                    "residual",
+                    "dropout",
+                )
+                if key in config
+            }
+        return cls(**config)
+
     def get_config(self):
         return {
             **super().get_config(),
-            "vocab_size": self.vocab_size,
-            "embedding_dim": self.embedding_dim,
-            "units": list(self.units),
-            "cell": self.cell,
-            "residual": self.residual,
-            "dropout": self.dropout,
+            "encoder": dataclasses.asdict(self.encoder),
             "embedding_dropout": self.embedding_dropout,
             "num_sampled": self.num_sampled,
             "stateful": self.stateful,

@@ -7,6 +7,12 @@ wrong type are errors that name the key, raised before any work starts.
 
     --units=256   --units 256   --dropout=0.3   --bidirectional
     --no-bidirectional   --data-dir=/data   --units=128,128 (a tuple)
+
+A field whose type is itself a dataclass is a nested config (a phase of
+the recipe, such as IMDB's language-model pretraining); its options are
+named with a dot, `--lm.epochs=2`, and it is saved as a nested JSON object.
+A config class may list `LEGACY_KEYS` (old flat key -> dotted key), so
+that `config.json` files written before a setting moved still load.
 """
 
 from __future__ import annotations
@@ -21,14 +27,58 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 
+from toolkit._checks import ArgumentError
+
 
 class ConfigError(ValueError):
     """A config key or value is invalid."""
 
 
+def _is_config_class(annotation) -> bool:
+    return isinstance(annotation, type) and dataclasses.is_dataclass(annotation)
+
+
 def _field_types(config_class) -> dict[str, object]:
+    """Every option's type by its key, nested configs' as `outer.inner`."""
     hints = typing.get_type_hints(config_class)
-    return {f.name: hints[f.name] for f in dataclasses.fields(config_class)}
+    types_by_key = {}
+    for field in dataclasses.fields(config_class):
+        annotation = hints[field.name]
+        if _is_config_class(annotation):
+            for key, inner in _field_types(annotation).items():
+                types_by_key[f"{field.name}.{key}"] = inner
+        else:
+            types_by_key[field.name] = annotation
+    return types_by_key
+
+
+def flat_values(config) -> dict[str, object]:
+    """Every option's value in `config` by its key (`outer.inner` for a
+    nested config)."""
+    values = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            for key, inner in flat_values(value).items():
+                values[f"{field.name}.{key}"] = inner
+        else:
+            values[field.name] = value
+    return values
+
+
+def replace(config, updates: Mapping[str, object]):
+    """`config` with the options in `updates` (flat keys, `outer.inner`
+    for a nested config) replaced."""
+    own, nested = {}, {}
+    for key, value in updates.items():
+        outer, dot, inner = key.partition(".")
+        if dot:
+            nested.setdefault(outer, {})[inner] = value
+        else:
+            own[key] = value
+    for outer, inner_updates in nested.items():
+        own[outer] = replace(getattr(config, outer), inner_updates)
+    return dataclasses.replace(config, **own)
 
 
 def _convert(key: str, text: str, annotation) -> object:
@@ -112,7 +162,7 @@ def parse_overrides(config, argv: Sequence[str]):
                 raise ConfigError(f"Option `--{key}` needs a value.")
             value = args.pop(0)
         updates[field] = _convert(key, value, annotation)
-    return dataclasses.replace(config, **updates)
+    return replace(config, updates)
 
 
 def parse_config(
@@ -184,6 +234,16 @@ def field_docs(config_class) -> dict[str, str]:
     return docs
 
 
+def _nested_field_docs(config_class) -> dict[str, str]:
+    docs = field_docs(config_class)
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        if _is_config_class(hints[field.name]):
+            for key, doc in _nested_field_docs(hints[field.name]).items():
+                docs[f"{field.name}.{key}"] = doc
+    return docs
+
+
 def _type_name(annotation) -> str:
     if typing.get_origin(annotation) is typing.Literal:
         return "one of " + ", ".join(map(str, typing.get_args(annotation)))
@@ -193,8 +253,8 @@ def _type_name(annotation) -> str:
 def describe(config_class) -> str:
     """For `--help`: per option its type (or choices) and default, then its
     documentation (`field_docs`)."""
-    defaults = {f.name: f.default for f in dataclasses.fields(config_class)}
-    docs = field_docs(config_class)
+    defaults = flat_values(config_class())
+    docs = _nested_field_docs(config_class)
     lines = []
     for key, annotation in _field_types(config_class).items():
         lines.append(
@@ -222,15 +282,27 @@ def from_json(config_class, text: str):
 
 
 def from_dict(config_class, values: dict):
-    types_by_key = _field_types(config_class)
-    unknown = sorted(set(values) - set(types_by_key))
+    """The config that `values` (read from `to_json`'s output) describes;
+    keys a config class moved (its `LEGACY_KEYS`) are read where they were
+    and put where they are now."""
+    values = dict(values)
+    for old, new in getattr(config_class, "LEGACY_KEYS", {}).items():
+        if old in values:
+            outer, _, inner = new.partition(".")
+            values.setdefault(outer, {})[inner] = values.pop(old)
+    hints = typing.get_type_hints(config_class)
+    unknown = sorted(set(values) - set(hints))
     if unknown:
         raise ConfigError(
             f"Saved config has keys {unknown} that {config_class.__name__} "
             "does not know; it was written by another version."
         )
-    for key, annotation in types_by_key.items():
-        if typing.get_origin(annotation) is tuple and key in values:
+    for key, annotation in hints.items():
+        if key not in values:
+            continue
+        if _is_config_class(annotation):
+            values[key] = from_dict(annotation, values[key])
+        elif typing.get_origin(annotation) is tuple:
             values[key] = tuple(values[key])
     return config_class(**values)
 
@@ -242,6 +314,21 @@ def require(condition: bool, key: str, expectation: str, value) -> None:
             f"Option `--{key.replace('_', '-')}` must be {expectation}, got "
             f"{value!r}."
         )
+
+
+def checked_specs(config, *builds, renames: Mapping[str, str] = ()) -> None:
+    """Call each of `builds` (a config's spec builders, which check their
+    own values); a value they refuse becomes a `ConfigError` naming the
+    option it came from (`renames`: spec argument -> option, where they
+    differ) and the value as the option gave it."""
+    renames = dict(renames)
+    for build in builds:
+        try:
+            build()
+        except ArgumentError as error:
+            key = renames.get(error.argument, error.argument)
+            value = getattr(config, key, error.value)
+            require(False, key, error.expectation, value)
 
 
 def check_strategy(config) -> None:
@@ -306,14 +393,11 @@ def prepare_run_dir(
                 f"{path} is not a config (not a JSON object); {fix}."
             )
         saved = from_dict(type(config), values)
+        saved_values, values = flat_values(saved), flat_values(config)
         changed = {
-            field.name: (
-                getattr(saved, field.name),
-                getattr(config, field.name),
-            )
-            for field in dataclasses.fields(config)
-            if field.name not in ignore
-            and getattr(saved, field.name) != getattr(config, field.name)
+            key: (saved_values[key], values[key])
+            for key in values
+            if key not in ignore and saved_values[key] != values[key]
         }
         if changed:
             details = ", ".join(
