@@ -49,3 +49,31 @@ def test_every_0_1_preset_resolves_to_the_same_settings():
         for name, preset in module.PRESETS.items():
             loaded = config_lib.from_dict(type(preset), saved[recipe][name])
             assert loaded == preset, (recipe, name)
+
+
+def test_a_run_folder_written_by_0_1_is_taken_as_the_same_run(tmp_path):
+    """`config.json` of an IMDB smoke run made by toolkit 0.1 (flat `lm_*`
+    keys; its machine's data and run paths put back to the preset's)
+    matches today's smoke preset, so the run resumes; another setting is
+    still refused."""
+    import dataclasses
+
+    from recipes.configs.imdb_sentiment import PRESETS
+    from toolkit.training import config as config_lib
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    saved = (FIXTURES / "imdb_smoke_config_0_1.json").read_text()
+    assert '"lm_epochs": 1' in saved
+    (run_dir / "config.json").write_text(saved)
+    smoke = PRESETS["smoke"]
+    config_lib.prepare_run_dir(smoke, run_dir, write=False)
+    changed = dataclasses.replace(
+        smoke, lm=dataclasses.replace(smoke.lm, epochs=2)
+    )
+    try:
+        config_lib.prepare_run_dir(changed, run_dir, write=False)
+    except config_lib.ConfigError as error:
+        assert "lm.epochs: 1 -> 2" in str(error)
+    else:
+        raise AssertionError("a changed LM phase was taken as the same run")
