@@ -72,9 +72,8 @@ def slug(variant: dict) -> str:
 
 
 def run_lab(config: GradientFlowConfig, log=print) -> dict:
-    from toolkit.lab import long_range
+    from toolkit.lab import long_range, plots
     from toolkit.lab import report as lab_report
-    from toolkit.training import plots
 
     start = time.perf_counter()
     run_dir = config_lib.prepare_run_dir(config, config.run_dir)

@@ -93,7 +93,7 @@ def build_and_compile(
 def get_encoder(config: ImdbConfig, imdb, vectorizer, log, strategy=None):
     """The pretrained encoder the classifier starts from: `--encoder`, or
     the cached or newly pretrained one; checked against the classifier."""
-    from toolkit.text import pretraining
+    from toolkit.text import encoder_cache, pretraining
 
     vocab_size = vectorizer.vocabulary_size()
     lm_config = config.pretrain_config(vocab_size)
@@ -105,7 +105,7 @@ def get_encoder(config: ImdbConfig, imdb, vectorizer, log, strategy=None):
             "the full softmax."
         )
     if config.encoder:
-        encoder = pretraining.load_encoder(config.encoder)
+        encoder = encoder_cache.load_encoder(config.encoder)
         log(f"Starting from the encoder in {config.encoder} (--encoder).")
     else:
         if not 0 < config.lm.heldout_reviews < len(imdb.unsup):
@@ -131,7 +131,7 @@ def get_encoder(config: ImdbConfig, imdb, vectorizer, log, strategy=None):
             verbose=config.verbose,
             strategy=strategy,
         )
-    pretraining.check_encoder(
+    encoder_cache.check_encoder(
         encoder, lm_config.encoder.shape(), vectorizer.get_vocabulary()
     )
     return encoder
@@ -209,11 +209,11 @@ def start_encoder(
 ):
     """A pretrained encoder applied to `model` (returned), or PPMI-SVD
     embeddings set in it (returns None), as the config asks."""
-    from toolkit.text import embeddings, pretraining
+    from toolkit.text import embeddings, encoder_cache
 
     if config.pretrain or config.encoder:
         encoder = get_encoder(config, imdb, vectorizer, log, strategy)
-        pretraining.apply_encoder(model, encoder)
+        encoder_cache.apply_encoder(model, encoder)
         return encoder
     if config.pretrained_embeddings:
         embedding_start = time.perf_counter()

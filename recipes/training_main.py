@@ -38,7 +38,7 @@ def run(
     if getattr(config, "verbose", 0):
         print(f"Preset {preset!r}; run folder {config.run_dir}")
     from toolkit.data import CorruptDataError, DataNotFoundError
-    from toolkit.text.pretraining import EncoderMismatchError
+    from toolkit.text.encoder_cache import EncoderMismatchError
     from toolkit.training.distribute import (
         LOST_WORKER_ERRORS,
         DistributeConfigError,

@@ -6,8 +6,7 @@ import pytest
 import tensorflow as tf
 
 from toolkit import LSTM, DeepRNN, VanillaRNN, optimizers
-from toolkit.lab import diagnostics
-from toolkit.training import plots
+from toolkit.lab import diagnostics, plots
 
 
 def last_step_loss(direction):

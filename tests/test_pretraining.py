@@ -11,7 +11,7 @@ import pytest
 
 from data_fixtures import synthetic_imdb
 from toolkit import data
-from toolkit.text import models, pretraining
+from toolkit.text import encoder_cache, models, pretraining
 from toolkit.text.encoder import EncoderSpec
 from toolkit.text.word_lm import WordLanguageModel
 from toolkit.training import resumable
@@ -81,7 +81,7 @@ def test_a_second_run_reuses_the_cached_encoder(corpus, tmp_path, monkeypatch):
     second = pretrain(corpus, tmp_path, log=messages.append)
     assert second.path == first.path
     assert "Reusing the pretrained encoder" in messages[0]
-    for name in pretraining.ENCODER_LAYERS:
+    for name in encoder_cache.ENCODER_LAYERS:
         for a, b in zip(first.weights[name], second.weights[name], strict=True):
             np.testing.assert_array_equal(a, b)
     monkeypatch.undo()
@@ -126,12 +126,12 @@ def test_a_killed_pretraining_resumes_to_the_same_encoder(
     with pytest.raises(KeyboardInterrupt):
         pretrain(corpus, tmp_path / "resumed")
     folder = next((tmp_path / "resumed").iterdir())
-    assert not (folder / pretraining.ENCODER_FILE).exists()
+    assert not (folder / encoder_cache.ENCODER_FILE).exists()
     state = json.loads((folder / "train_state.json").read_text())
     assert state["epochs_done"] == 1
     monkeypatch.undo()
     resumed = pretrain(corpus, tmp_path / "resumed")
-    for name in pretraining.ENCODER_LAYERS:
+    for name in encoder_cache.ENCODER_LAYERS:
         for a, b in zip(
             straight.weights[name], resumed.weights[name], strict=True
         ):
@@ -154,10 +154,10 @@ def test_the_classifier_starts_from_exactly_the_lm_weights(corpus, tmp_path):
     classifier = models.build_text_classifier(
         config.encoder, pooling="last_mean_max"
     )
-    pretraining.check_encoder(
+    encoder_cache.check_encoder(
         encoder, config.encoder.shape(), vectorizer.get_vocabulary()
     )
-    pretraining.apply_encoder(classifier, encoder)
+    encoder_cache.apply_encoder(classifier, encoder)
     for name, layer in lm.encoder_layers().items():
         ours = classifier.get_layer(name).weights
         assert len(ours) == len(layer.weights) > 0
@@ -171,8 +171,8 @@ def test_a_mismatched_encoder_is_refused_with_the_differences(corpus, tmp_path):
     encoder = pretrain(corpus, tmp_path)
     wanted = {**config.encoder.shape(), "units": [16], "cell": "vanilla"}
     vocabulary = vectorizer.get_vocabulary()
-    with pytest.raises(pretraining.EncoderMismatchError) as caught:
-        pretraining.check_encoder(encoder, wanted, vocabulary[:-1] + ["zzz"])
+    with pytest.raises(encoder_cache.EncoderMismatchError) as caught:
+        encoder_cache.check_encoder(encoder, wanted, vocabulary[:-1] + ["zzz"])
     message = str(caught.value)
     assert "units: encoder [12] != classifier [16]" in message
     assert "cell: encoder 'lstm' != classifier 'vanilla'" in message
@@ -181,10 +181,10 @@ def test_a_mismatched_encoder_is_refused_with_the_differences(corpus, tmp_path):
     wider = models.build_text_classifier(
         dataclasses.replace(config.encoder, units=(16,))
     )
-    with pytest.raises(pretraining.EncoderMismatchError, match="deep_rnn"):
-        pretraining.apply_encoder(wider, encoder)
-    with pytest.raises(pretraining.EncoderMismatchError, match="no encoder"):
-        pretraining.load_encoder(tmp_path)
+    with pytest.raises(encoder_cache.EncoderMismatchError, match="deep_rnn"):
+        encoder_cache.apply_encoder(wider, encoder)
+    with pytest.raises(encoder_cache.EncoderMismatchError, match="no encoder"):
+        encoder_cache.load_encoder(tmp_path)
 
 
 def test_lm_reviews_never_hold_out_labelled_text():
@@ -207,17 +207,17 @@ def test_lm_reviews_never_hold_out_labelled_text():
 def test_the_cache_is_one_absolute_folder_whatever_the_working_folder(
     corpus, tmp_path, monkeypatch
 ):
-    home_cache = pretraining.DEFAULT_CACHE
+    home_cache = encoder_cache.DEFAULT_CACHE
     assert home_cache.is_absolute()
     assert home_cache.parts[-3:] == (".cache", "toolkit", "encoders")
-    monkeypatch.delenv(pretraining.CACHE_ENV_VAR, raising=False)
-    assert pretraining.encoder_cache_dir() == home_cache.resolve()
-    monkeypatch.setenv(pretraining.CACHE_ENV_VAR, str(tmp_path / "shared"))
-    assert pretraining.encoder_cache_dir() == tmp_path / "shared"
+    monkeypatch.delenv(encoder_cache.CACHE_ENV_VAR, raising=False)
+    assert encoder_cache.encoder_cache_dir() == home_cache.resolve()
+    monkeypatch.setenv(encoder_cache.CACHE_ENV_VAR, str(tmp_path / "shared"))
+    assert encoder_cache.encoder_cache_dir() == tmp_path / "shared"
     # A relative setting is resolved once, against the folder of the run
     # that names it, and logged as an absolute path.
     monkeypatch.chdir(tmp_path)
-    assert pretraining.encoder_cache_dir("here") == tmp_path / "here"
+    assert encoder_cache.encoder_cache_dir("here") == tmp_path / "here"
 
     messages = []
     first = pretrain(corpus, None, log=messages.append)
@@ -270,12 +270,12 @@ def test_windows_batching_is_cached_apart_and_streams_cannot_be_split(
         "eval_batch_size": 2,
         "seed": 0,
     }
-    legacy = pretraining._digest(
+    legacy = encoder_cache.digest(
         [
             json.dumps(settings, sort_keys=True),
-            pretraining._digest(vocabulary),
-            pretraining._digest(train_texts),
-            pretraining._digest(heldout_texts),
+            encoder_cache.digest(vocabulary),
+            encoder_cache.digest(train_texts),
+            encoder_cache.digest(heldout_texts),
         ]
     )
     assert key == legacy
@@ -283,7 +283,7 @@ def test_windows_batching_is_cached_apart_and_streams_cannot_be_split(
     class TwoReplicas:
         num_replicas_in_sync = 2
 
-    with pytest.raises(pretraining.EncoderMismatchError, match="windows"):
+    with pytest.raises(encoder_cache.EncoderMismatchError, match="windows"):
         pretraining.pretrain_encoder(
             streams,
             vectorizer,
@@ -313,7 +313,7 @@ def test_an_awd_regularised_lm_pretrains_into_its_own_cache_entry(
     assert awd.info["config"]["recurrent_weight_dropout"] == 0.3
     assert all(np.isfinite(r["val_perplexity"]) for r in awd.info["history"])
     # The same shapes: either encoder starts the same classifier.
-    for name in pretraining.ENCODER_LAYERS:
+    for name in encoder_cache.ENCODER_LAYERS:
         assert [w.shape for w in awd.weights[name]] == [
             w.shape for w in plain.weights[name]
         ]
