@@ -13,6 +13,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    # Everything under end_to_end/ runs a recipe, a notebook or a command
+    # line in full: `pytest -m "not slow"` leaves it out.
+    for item in items:
+        if "end_to_end" in item.path.parts:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_collection_finish(session):
     # Everything imported so far (TensorFlow, Keras, the test modules) lives
     # for the whole session: keep it out of the collector's full passes.

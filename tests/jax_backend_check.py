@@ -96,7 +96,7 @@ def main():
 
 
 def check_adversarial_training():
-    """The same hand computations as tests/test_adversarial.py (the
+    """The same hand computations as tests/unit/test_adversarial.py (the
     perturbation, one SGD step, fit of a toolkit classifier), under JAX."""
     import test_adversarial
 

@@ -2,12 +2,13 @@
 
 Keras 3 has no public equivalent for these; each entry says why the toolkit
 needs it and which upstream issue tracks it (searched in the public
-keras-team/keras issues on 2026-11-28). `tests/test_keras_private.py`
-checks that each still exists with the signature the toolkit calls, and
-`check_optimizer_hooks` runs when `toolkit.optimizers` is imported, so a
-Keras upgrade that renames or reshapes one fails loudly instead of silently
-changing behaviour. The pin in requirements.txt (`TESTED_KERAS_VERSION`) is
-the version they were checked against.
+keras-team/keras issues on 2026-11-28).
+`tests/conformance/test_keras_private.py` checks that each still exists
+with the signature the toolkit calls, and `check_optimizer_hooks` runs when
+`toolkit.optimizers` is imported, so a Keras upgrade that renames or
+reshapes one fails loudly instead of silently changing behaviour. The pin
+in requirements.txt (`TESTED_KERAS_VERSION`) is the version they were
+checked against.
 """
 
 from __future__ import annotations

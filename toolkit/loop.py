@@ -37,8 +37,6 @@ from keras import ops
 from toolkit._keras_private import backend_lstm, backend_rnn
 from toolkit.recurrence import fused_recurrence, fused_recurrence_supported
 
-LOOPS = ("cudnn", "fused", "keras")
-
 
 def cudnn_allowed(layer, training=False) -> bool:
     """Whether `layer`'s configuration may run on the cuDNN kernel (rule 1

@@ -12,7 +12,7 @@ from data_fixtures import play_text, synthetic_imdb, write_imdb_archive
 from toolkit.data.imdb import IMDB_CANDIDATES
 from toolkit.data.shakespeare import SHAKESPEARE_CANDIDATES
 
-FOLDER = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+FOLDER = pathlib.Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
 USES = {  # one notebook per use (issue 17); each must exist
     "layers_in_your_model.ipynb",

@@ -25,7 +25,7 @@ import pytest
 
 from helpers import run_python
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(
     r"(?:<!-- docs-test: (?P<marker>(?:(?!-->).)*?)\s*-->\n)?"

@@ -17,7 +17,7 @@ from toolkit.data import TEXT8_VOCABULARY, imdb_unsup_text8, normalize_text8
 from toolkit.training import config as config_lib
 from toolkit.training import resumable
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pathlib
 
 from recipes import gradient_flow
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_tiny_lab_writes_its_report(tmp_path):

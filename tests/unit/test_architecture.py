@@ -8,7 +8,7 @@ import pathlib
 import subprocess
 import sys
 
-TOOLKIT = pathlib.Path(__file__).resolve().parents[1] / "toolkit"
+TOOLKIT = pathlib.Path(__file__).resolve().parents[2] / "toolkit"
 APPLICATIONS = ("data", "lab", "serving", "text", "training")
 
 

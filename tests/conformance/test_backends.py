@@ -18,7 +18,7 @@ def test_layers_match_builtins_under_jax():
     `fit` step, adversarial training and per-layer learning rates against
     hand computations (one JAX process for all: its start-up is most of
     the time)."""
-    script = pathlib.Path(__file__).with_name("jax_backend_check.py")
+    script = pathlib.Path(__file__).parents[1] / "jax_backend_check.py"
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
         [sys.executable, str(script)],

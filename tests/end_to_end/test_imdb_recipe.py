@@ -13,7 +13,7 @@ from data_fixtures import synthetic_imdb, write_imdb_archive
 from recipes import imdb_sentiment
 from toolkit.training import resumable
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import toolkit
 from toolkit.pooling import MaskedGlobalPooling1D
 from toolkit.text.models import ReverseTokens
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures"
 
 
 def test_keras_file_saved_by_0_1_loads_and_gives_the_same_outputs():

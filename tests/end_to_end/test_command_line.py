@@ -11,7 +11,7 @@ import pytest
 
 from helpers import run_python
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPTS = ["imdb_sentiment", "char_lm", "gradient_flow", "predict", "sample"]
 
 

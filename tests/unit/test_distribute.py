@@ -20,7 +20,7 @@ from data_fixtures import synthetic_imdb, write_imdb_archive
 from helpers import run_script
 from toolkit.training import distribute
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 MIRRORED_STEP = textwrap.dedent(
     """
