@@ -84,7 +84,6 @@ class _ProjectedRNN(keras.layers.RNN):
         )
         return kernel * ops.cast(mask, kernel.dtype)
 
-    # Read-only views of the cell's settings, as the built-ins expose.
     def __call__(self, sequences, *args, **kwargs):
         # Checked before Keras builds the layer, where only shapes are seen,
         # so integer token ids get the message that names Embedding.
@@ -149,6 +148,7 @@ _COMMON_CELL_CONFIG_KEYS = tuple(
 )[1:-1]
 for _name in _COMMON_CELL_CONFIG_KEYS:
     setattr(_ProjectedRNN, _name, _read_from_cell(_name))
+del _name
 
 
 @keras.saving.register_keras_serializable(package="toolkit")
@@ -399,3 +399,4 @@ class LSTM(_ProjectedRNN):
 
 for _name in ("recurrent_activation", "unit_forget_bias"):
     setattr(LSTM, _name, _read_from_cell(_name))
+del _name

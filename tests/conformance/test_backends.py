@@ -12,6 +12,7 @@ import pytest
 @pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="jax is not installed"
 )
+@pytest.mark.slow
 def test_layers_match_builtins_under_jax():
     """Outputs, gradients and `fit` against the built-ins, and a toolkit
     cell in `keras.layers.RNN` drawing new dropout masks on every call and

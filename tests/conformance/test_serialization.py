@@ -72,6 +72,7 @@ def test_keras_file_round_trip_gives_identical_outputs(name, tmp_path, rng):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_keras_file_loads_in_a_process_that_only_imports_toolkit(tmp_path):
     model = make_model("deep")
     x = np.linspace(-1, 1, 3 * 7 * 5, dtype="float32").reshape(3, 7, 5)
@@ -102,6 +103,7 @@ def test_saved_model_export_serves_identical_outputs(name, tmp_path, rng):
         np.testing.assert_allclose(served.serve(x), model(x), atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow
 def test_saved_model_serves_in_a_process_without_toolkit(tmp_path):
     model = make_model("lstm")
     x = np.linspace(-1, 1, 2 * 5 * 5, dtype="float32").reshape(2, 5, 5)

@@ -8,6 +8,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 TOOLKIT = pathlib.Path(__file__).resolve().parents[2] / "toolkit"
 APPLICATIONS = ("data", "lab", "serving", "text", "training")
 
@@ -56,6 +58,7 @@ def test_the_checker_sees_an_import_inside_a_function(tmp_path):
     assert "toolkit.text.models" in imported_toolkit_modules(module)
 
 
+@pytest.mark.slow
 def test_import_toolkit_loads_only_the_layer_library():
     code = (
         "import sys, toolkit; "

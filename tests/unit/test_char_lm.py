@@ -223,6 +223,7 @@ def test_exported_sampling_is_seeded_and_checks_its_prime(exported):
         call_generate(loaded, "a", 5, -1.0, 0)
 
 
+@pytest.mark.slow
 def test_exported_generate_runs_without_toolkit(exported):
     _, path = exported
     script = f"""

@@ -77,6 +77,7 @@ MIRRORED_STEP = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_mirrored_step_equals_a_single_device_step():
     # One Adam step on a global batch of 16, split 8 + 8 over two logical
     # CPU devices, for the IMDB classifier's layers (embedding, a
@@ -143,6 +144,7 @@ PRETRAIN_STEP = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_mirrored_pretraining_step_equals_a_single_device_step():
     # Three SGD steps of the word LM (sampled softmax, windows batching) on
     # a global batch of 8 split 4 + 4: SGD moves weights by the gradient
@@ -157,6 +159,7 @@ def test_mirrored_pretraining_step_equals_a_single_device_step():
     assert result["difference"] < 1e-6, result
 
 
+@pytest.mark.slow
 def test_smoke_preset_pretrains_and_fine_tunes_under_mirrored(
     archive, tmp_path
 ):
@@ -260,6 +263,7 @@ def refusals(run_side_by_side):
 
 
 @pytest.mark.parametrize("script, args, message", BAD_STRATEGY_OPTIONS)
+@pytest.mark.slow
 def test_recipes_refuse_bad_strategy_options(script, args, message, refusals):
     result = refusals[(script, *args)]
     assert result.returncode == 2
@@ -407,6 +411,7 @@ def straight(tmp_path_factory, archive):
     return folder
 
 
+@pytest.mark.slow
 def test_two_workers_train_the_smoke_preset_to_identical_weights(straight):
     import numpy as np
 
@@ -435,6 +440,7 @@ def test_two_workers_train_the_smoke_preset_to_identical_weights(straight):
     )
 
 
+@pytest.mark.slow
 def test_a_dead_worker_stops_the_other_and_a_restart_resumes(
     tmp_path, archive, straight
 ):
@@ -474,6 +480,7 @@ def test_a_dead_worker_stops_the_other_and_a_restart_resumes(
             np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_char_lm_windows_train_the_same_on_two_devices(
     tmp_path, run_side_by_side
 ):

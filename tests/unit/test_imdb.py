@@ -277,6 +277,7 @@ REAL_ARCHIVE = SHARED_DATA / "imdb" / "aclImdb_v1_nofeat.tar.gz"
     not REAL_ARCHIVE.exists(),
     reason=f"real IMDB archive not found at {REAL_ARCHIVE}",
 )
+@pytest.mark.slow
 def test_real_archive_loads_with_published_counts():
     data = load_imdb(REAL_ARCHIVE)
     assert data.metadata["sizes"] == {

@@ -56,6 +56,7 @@ def test_dynamic_shapes_are_refused_with_the_reason(tmp_path):
     assert not (tmp_path / "x.tflite").exists()
 
 
+@pytest.mark.slow
 def test_a_converted_model_that_disagrees_with_keras_is_not_written(
     tmp_path, monkeypatch
 ):

@@ -104,6 +104,7 @@ def test_a_second_run_reuses_the_cached_encoder(corpus, tmp_path, monkeypatch):
     assert other_texts != first.info["fingerprint"]
 
 
+@pytest.mark.slow
 def test_a_killed_pretraining_resumes_to_the_same_encoder(
     corpus, tmp_path, monkeypatch
 ):

@@ -147,6 +147,7 @@ def test_char_lm_refuses_each_bound_then_serves_on(char_lm):
     )
 
 
+@pytest.mark.slow
 def test_a_server_without_toolkit_survives_every_refused_request(
     classifier, char_lm
 ):
