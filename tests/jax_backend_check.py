@@ -98,6 +98,10 @@ def main():
 def check_adversarial_training():
     """The same hand computations as tests/unit/test_adversarial.py (the
     perturbation, one SGD step, fit of a toolkit classifier), under JAX."""
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).parent / "unit"))
     import test_adversarial
 
     for normalised in (False, True):
