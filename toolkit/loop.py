@@ -2,19 +2,20 @@
 
 `toolkit.LSTM` and `toolkit.VanillaRNN` call `run_loop` from
 `keras.layers.RNN.inner_loop`; `loop_plan` says which loop that will be.
-There are three loops, tried in this order:
+There are three loops:
 
 1. `"cudnn"`, the backend's cuDNN LSTM kernel (what `keras.layers.LSTM`
-   runs on a GPU). LSTM only, and only when `use_cudnn` is `"auto"` or
-   `True` and the configuration is one the kernel computes: tanh and
-   sigmoid activations, a bias, no `unroll`, and in training neither
-   `recurrent_dropout` nor `recurrent_weight_dropout` (at inference there
-   is no mask, so they do not matter). Input dropout is applied to the
-   sequence before the kernel. Whether a GPU is there, and whether it takes
-   the mask (cuDNN needs right padding), is the backend's call: it raises
-   `NotImplementedError` and the next loop runs, unless `use_cudnn=True`,
-   which is then a `ValueError`. Under TensorFlow the layer is marked not
-   to be compiled with XLA, which cuDNN ops do not support.
+   runs on a GPU). LSTM only, and only for a configuration the kernel
+   computes (`cudnn_allowed`): tanh and sigmoid activations, a bias, no
+   `unroll`, and in training neither `recurrent_dropout` nor
+   `recurrent_weight_dropout` (at inference there is no mask, so they do
+   not matter). Input dropout is applied to the sequence before the
+   kernel. Whether a GPU is there, and whether it takes the mask (cuDNN
+   needs right padding), is the backend's call: it raises
+   `NotImplementedError` and the fused loop runs, unless
+   `use_cudnn=True`, which is then a `ValueError`. Under TensorFlow the
+   layer is marked not to be compiled with XLA, which cuDNN ops do not
+   support.
 2. `"fused"`, `toolkit.recurrence.fused_recurrence`: the toolkit's own loop
    with a hand-written backward pass, for cells with their standard
    nonlinearities (tanh, and sigmoid gates for the LSTM) on the TensorFlow
@@ -23,6 +24,13 @@ There are three loops, tried in this order:
 3. `"keras"`, Keras's backend loop (`keras.ops.rnn`) over
    `cell.recurrent_step`: everything else (other activations, `unroll`,
    the PyTorch backend).
+
+Which of cuDNN and the fused loop runs follows measurement
+(`AUTO_TAKES_CUDNN`, and the table in docs/benchmark.md):
+`use_cudnn=True` always takes cuDNN; `use_cudnn="auto"` takes it only on
+the backends where it was measured faster or could not be measured, and
+the fused loop elsewhere; `use_cudnn=False` never takes it. On a CPU there
+is no cuDNN, so every backend runs the fused loop.
 
 All three start from `cell.project_inputs`, the input projection
 `x_t W_x + b` of every timestep in one matmul (cuDNN does the same inside
@@ -36,6 +44,21 @@ from keras import ops
 
 from toolkit._keras_private import backend_lstm, backend_rnn
 from toolkit.recurrence import fused_recurrence, fused_recurrence_supported
+
+# Whether `use_cudnn="auto"` tries cuDNN first, per backend.
+# - jax: no. On an NVIDIA H200 (keras 3.15.1, jax 0.11.2, float32, batch
+#   64, 100 and 1000 steps, 256 and 512 units) the fused loop trained
+#   1.35-1.36x and inferred 1.83-2.13x faster than the toolkit on cuDNN,
+#   and 1.32-1.83x / 1.59-1.84x faster than keras.layers.LSTM on cuDNN
+#   (docs/benchmark.md).
+# - tensorflow: yes, as keras.layers.LSTM does. Not measured: no GPU with
+#   TensorFlow was available to this project.
+# - torch (and any other): yes; the toolkit has no fused loop there.
+AUTO_TAKES_CUDNN = {"jax": False, "tensorflow": True}
+
+
+def _backend() -> str:
+    return keras.backend.backend()
 
 
 def cudnn_allowed(layer, training=False) -> bool:
@@ -55,14 +78,18 @@ def cudnn_allowed(layer, training=False) -> bool:
 
 
 def loop_plan(layer, training=False) -> list[str]:
-    """The loops `run_loop` will try for `layer`, in order: `"cudnn"`
-    (when allowed), then `"fused"` or `"keras"`."""
-    plan = ["cudnn"] if cudnn_allowed(layer, training) else []
+    """The loops `run_loop` will try for `layer`, in order: `["cudnn"]`
+    (`use_cudnn=True`), `["cudnn", "fused"]` (`"auto"` where cuDNN is
+    preferred), or one of `["fused"]` and `["keras"]`."""
+    use_cudnn = getattr(layer, "use_cudnn", False)
+    if cudnn_allowed(layer, training):
+        if use_cudnn is True:
+            return ["cudnn"]
+        if AUTO_TAKES_CUDNN.get(_backend(), True):
+            return ["cudnn", "fused"]
     if fused_recurrence_supported(layer.cell, layer.unroll):
-        plan.append("fused")
-    else:
-        plan.append("keras")
-    return plan
+        return ["fused"]
+    return ["keras"]
 
 
 def run_loop(layer, sequences, initial_state, mask, training=False):
@@ -75,7 +102,7 @@ def run_loop(layer, sequences, initial_state, mask, training=False):
         try:
             return _cudnn_loop(layer, sequences, initial_state, mask, training)
         except NotImplementedError:
-            pass  # no GPU, or a mask the kernel cannot take
+            plan = plan[1:]  # no GPU, or a mask the kernel cannot take
     if getattr(layer, "use_cudnn", "auto") is True:
         raise ValueError(
             "use_cudnn=True was specified, but cuDNN is not available for "
