@@ -6,8 +6,10 @@ built-in recurrent layer against the toolkit layer, side by side.
     which is no XLA on a CPU)
 
 Each round fits every model for one epoch of `--batches` batches in turn,
-so all see the same machine load; the table reports the median epoch time
-and the ratio of throughputs (toolkit / built-in). Run by hand:
+then runs `model.predict` over the same data in turn, so all see the same
+machine load; the tables report the median epoch time and the median of the
+per-round ratios of throughputs (toolkit / built-in), for training and for
+inference. Run by hand:
 
     python benchmarks/plain_fit.py                    # LSTM, 64 256 512
     python benchmarks/plain_fit.py --cell vanilla --units 64 256
@@ -43,6 +45,12 @@ def epoch_seconds(model, x, y, batch):
     return time.perf_counter() - start
 
 
+def predict_seconds(model, x, batch):
+    start = time.perf_counter()
+    model.predict(x, batch_size=batch, verbose=0)
+    return time.perf_counter() - start
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cell", default="lstm", choices=sorted(LAYERS))
@@ -51,7 +59,7 @@ def main(argv=None):
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batches", type=int, default=32, help="per epoch")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
 
     print(
@@ -60,8 +68,11 @@ def main(argv=None):
         f"{args.features} features, {args.batches} batches per epoch, "
         f"median of {args.rounds} epochs"
     )
-    print("| cell | units | built-in s/epoch | toolkit s/epoch | ratio |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| cell | units | mode | built-in s/epoch | toolkit s/epoch | "
+        "ratio (median of rounds) |"
+    )
+    print("|---|---:|---|---:|---:|---:|")
     rng = np.random.default_rng(0)
     samples = args.batch * args.batches
     x = rng.standard_normal((samples, args.timesteps, args.features))
@@ -76,16 +87,27 @@ def main(argv=None):
             epoch_seconds(
                 model, x[: 2 * args.batch], y[: 2 * args.batch], args.batch
             )
-        seconds = [[], []]
+            predict_seconds(model, x[: 2 * args.batch], args.batch)
+        seconds = {"train": ([], []), "infer": ([], [])}
         for _ in range(args.rounds):
             for index, model in enumerate(models):
-                seconds[index].append(epoch_seconds(model, x, y, args.batch))
-        builtin, ours = (statistics.median(values) for values in seconds)
-        print(
-            f"| {args.cell} | {units} | {builtin:.2f} | {ours:.2f} | "
-            f"{builtin / ours:.2f}x |",
-            flush=True,
-        )
+                seconds["train"][index].append(
+                    epoch_seconds(model, x, y, args.batch)
+                )
+            for index, model in enumerate(models):
+                seconds["infer"][index].append(
+                    predict_seconds(model, x, args.batch)
+                )
+        for mode, (builtin, ours) in seconds.items():
+            ratio = statistics.median(
+                b / o for b, o in zip(builtin, ours, strict=True)
+            )
+            print(
+                f"| {args.cell} | {units} | {mode} | "
+                f"{statistics.median(builtin):.2f} | "
+                f"{statistics.median(ours):.2f} | {ratio:.2f}x |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
