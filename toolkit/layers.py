@@ -306,10 +306,12 @@ class LSTM(_ProjectedRNN):
             fixed batch size). Default `False`.
         unroll: unroll the loop (needs a known number of timesteps). Default
             `False`.
-        use_cudnn: `"auto"` (default): run on the backend's cuDNN kernel when
-            a GPU and the configuration allow it (`cudnn_allowed`), as
-            `keras.layers.LSTM` does, else the fused loop; `True`: require
-            cuDNN (a `ValueError` when it cannot run); `False`: never.
+        use_cudnn: `"auto"` (default): the loop measured fastest for the
+            backend (`toolkit.loop`): under TensorFlow the cuDNN kernel
+            when a GPU and the configuration allow it (`cudnn_allowed`), as
+            `keras.layers.LSTM` does, else the fused loop; under JAX the
+            fused loop. `True`: require cuDNN (a `ValueError` when it
+            cannot run); `False`: never.
         **kwargs: `keras.layers.RNN` arguments (`zero_output_for_mask`),
             `implementation` (1 or 2, accepted as `keras.layers.LSTM` does;
             the toolkit always fuses the four gates into one matmul), and
