@@ -97,8 +97,9 @@ def get_encoder(config: ImdbConfig, imdb, vectorizer, log, strategy=None):
 
     vocab_size = vectorizer.vocabulary_size()
     lm_config = config.pretrain_config(vocab_size)
-    if config.lm.num_sampled >= vocab_size:
-        # A corpus with fewer words than --vocab-size (a test fixture).
+    if lm_config.num_sampled != config.lm.num_sampled:
+        # A corpus with fewer words than --vocab-size (a test fixture):
+        # `pretrain_config` chose the full softmax.
         log(
             f"The vocabulary has {vocab_size} words, no more than "
             f"--lm.num-sampled={config.lm.num_sampled}: the LM trains with "
