@@ -75,6 +75,15 @@ class EncoderSpec:
         _checks.check_rate("dropout", self.dropout)
         _checks.check_rate("recurrent_dropout", self.recurrent_dropout)
 
+    def check_one_direction(self) -> None:
+        """Refuse a bidirectional encoder where a language model reads it:
+        predicting the next word, it reads forwards only."""
+        if self.bidirectional:
+            raise ValueError(
+                "Received a bidirectional `encoder`: a language model "
+                "predicts the next word, so it reads forwards only."
+            )
+
     def shape(self) -> dict:
         """What a pretrained encoder records and a classifier must match
         to take it over."""

@@ -97,11 +97,8 @@ class PretrainConfig:
     reverse: bool = False
 
     def __post_init__(self):
-        if self.encoder.bidirectional:
-            raise ValueError(
-                "Received a bidirectional `encoder`: the language model "
-                "reads forwards only."
-            )
+        # Fails here, before any text is tokenised, not at the model.
+        self.encoder.check_one_direction()
 
 
 # The fingerprint is taken over these settings, flat, as encoders were

@@ -195,11 +195,7 @@ class WordLanguageModel(keras.Model):
         super().__init__(**kwargs)
         if isinstance(encoder, dict):  # from get_config
             encoder = EncoderSpec(**encoder)
-        if encoder.bidirectional:
-            raise ValueError(
-                "Received a bidirectional `encoder`: a language model "
-                "predicts the next word, so it reads forwards only."
-            )
+        encoder.check_one_direction()
         self.encoder = encoder
         vocab_size = encoder.vocab_size
         self.vocab_size = vocab_size
