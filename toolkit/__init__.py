@@ -8,6 +8,14 @@ from toolkit.cells import LSTMCell, VanillaRNNCell
 from toolkit.deep import DeepRNN
 from toolkit.initializers import UnitForgetBias
 from toolkit.layers import LSTM, VanillaRNN
+from toolkit.lstm_variants import (
+    LayerNormLSTM,
+    LayerNormLSTMCell,
+    PeepholeLSTM,
+    PeepholeLSTMCell,
+    ProjectionLSTM,
+    ProjectionLSTMCell,
+)
 from toolkit.optimizers import make_optimizer
 from toolkit.pooling import MaskedGlobalPooling1D
 
@@ -15,7 +23,13 @@ __all__ = [
     "DeepRNN",
     "LSTM",
     "LSTMCell",
+    "LayerNormLSTM",
+    "LayerNormLSTMCell",
     "MaskedGlobalPooling1D",
+    "PeepholeLSTM",
+    "PeepholeLSTMCell",
+    "ProjectionLSTM",
+    "ProjectionLSTMCell",
     "UnitForgetBias",
     "VanillaRNN",
     "VanillaRNNCell",

@@ -132,6 +132,12 @@ class _DenseRecurrentCell(DropoutMaskMixin, keras.layers.Layer):
         self.state_size = self.units  # a list when a cell has more states
         self.output_size = self.units
 
+    @property
+    def recurrent_input_size(self) -> int:
+        """Width of h_{t-1}, the rows of `recurrent_kernel` (`units`,
+        except in a projection LSTM)."""
+        return self.units
+
     def _bias_initializer_for_build(self):
         return self.bias_initializer
 
@@ -151,7 +157,7 @@ class _DenseRecurrentCell(DropoutMaskMixin, keras.layers.Layer):
             constraint=self.kernel_constraint,
         )
         self.recurrent_kernel = self.add_weight(
-            shape=(self.units, width),
+            shape=(self.recurrent_input_size, width),
             name="recurrent_kernel",
             initializer=self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
@@ -389,6 +395,10 @@ class LSTMCell(_DenseRecurrentCell):
     """
 
     gate_count = 4
+    # Keyword arguments a variant adds to the LSTM's (see
+    # `toolkit.lstm_variants`), and the name its layer gives it.
+    variant_arguments: tuple[str, ...] = ()
+    default_name = "lstm_cell"
 
     def __init__(
         self,

@@ -335,6 +335,7 @@ class LSTM(_ProjectedRNN):
     ((4, 8), (4, 8))
     """
 
+    cell_class = LSTMCell
     _cell_config_keys = _COMMON_CELL_CONFIG_KEYS + (
         "recurrent_activation",
         "unit_forget_bias",
@@ -368,12 +369,20 @@ class LSTM(_ProjectedRNN):
         use_cudnn="auto",
         **kwargs,
     ):
-        cell = LSTMCell(
+        cell_class = self.cell_class
+        # A variant's own cell arguments (keyword-only in its signature).
+        variant_arguments = {
+            name: kwargs.pop(name)
+            for name in cell_class.variant_arguments
+            if name in kwargs
+        }
+        cell = cell_class(
             **arguments_for(LSTMCell.__init__, locals()),
+            **variant_arguments,
             implementation=kwargs.pop("implementation", 2),
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
-            name="lstm_cell",
+            name=cell_class.default_name,
         )
         super().__init__(
             cell,

@@ -44,6 +44,11 @@ from keras import ops
 
 from toolkit._keras_private import backend_lstm, backend_rnn
 from toolkit.recurrence import fused_recurrence, fused_recurrence_supported
+from toolkit.variant_recurrence import (
+    is_variant,
+    variant_recurrence,
+    variant_recurrence_supported,
+)
 
 # Whether `use_cudnn="auto"` tries cuDNN first, per backend.
 # - jax: no. On an NVIDIA H200 (keras 3.15.1, jax 0.11.2, float32, batch
@@ -68,6 +73,7 @@ def cudnn_allowed(layer, training=False) -> bool:
     return (
         getattr(layer, "use_cudnn", False) in ("auto", True)
         and cell.gate_count == 4
+        and not is_variant(cell)
         and cell.activation is keras.activations.tanh
         and cell.recurrent_activation is keras.activations.sigmoid
         and cell.use_bias
@@ -87,6 +93,10 @@ def loop_plan(layer, training=False) -> list[str]:
             return ["cudnn"]
         if AUTO_TAKES_CUDNN.get(_backend(), True):
             return ["cudnn", "fused"]
+    if is_variant(layer.cell):
+        if variant_recurrence_supported(layer.cell, layer.unroll):
+            return ["fused"]
+        return ["keras"]
     if fused_recurrence_supported(layer.cell, layer.unroll):
         return ["fused"]
     return ["keras"]
@@ -172,7 +182,8 @@ def _fused_loop(
         projected = ops.transpose(
             cell.project_inputs(sequences, dp_mask), (1, 0, 2)
         )
-    last_output, outputs, states = fused_recurrence(
+    recurrence = variant_recurrence if is_variant(cell) else fused_recurrence
+    last_output, outputs, states = recurrence(
         cell,
         projected,
         initial_state,
