@@ -13,8 +13,16 @@ from keras import ops
 
 from toolkit import _checks
 from toolkit.layers import LSTM, VanillaRNN, _ProjectedRNN
+from toolkit.lstm_variants import LayerNormLSTM, PeepholeLSTM, ProjectionLSTM
 
-_RECURRENT_LAYERS = {"lstm": LSTM, "vanilla": VanillaRNN}
+# The `cell` names of `DeepRNN.from_spec`, specs and recipe configs.
+_RECURRENT_LAYERS = {
+    "lstm": LSTM,
+    "vanilla": VanillaRNN,
+    "layernorm": LayerNormLSTM,
+    "peephole": PeepholeLSTM,
+    "projection": ProjectionLSTM,
+}
 _MERGE_MODES = ("concat", "sum", "mul", "ave")
 
 
@@ -181,7 +189,11 @@ class DeepRNN(keras.layers.Layer):
         Args:
             units: int (with `num_layers`) or a list of ints, one per layer.
             num_layers: number of layers when `units` is an int. Default 2.
-            cell: `"lstm"` (default) or `"vanilla"`.
+            cell: `"lstm"` (default), `"vanilla"`, `"layernorm"`,
+                `"peephole"` or `"projection"` (`toolkit.LSTM`,
+                `VanillaRNN`, `LayerNormLSTM`, `PeepholeLSTM`,
+                `ProjectionLSTM`; the last needs `proj_size` in
+                `layer_kwargs`).
             dropout: between layers, as in `DeepRNN`. Default 0.
             residual: as in `DeepRNN`. Default `False`.
             bidirectional: wrap every layer in `keras.layers.Bidirectional`.

@@ -25,7 +25,10 @@ class CharLmConfig:
     max_chars: int | None = None  # keep only the first characters (text8)
     # Model: Embedding -> DeepRNN -> Dense over the characters.
     embedding_dim: int = 64  # width of the character embedding
-    cell: Literal["lstm", "vanilla"] = "lstm"  # recurrent cell of every layer
+    cell: Literal["lstm", "vanilla", "layernorm", "peephole", "projection"] = (
+        "lstm"  # recurrent cell of every layer (toolkit.DeepRNN.from_spec)
+    )
+    proj_size: int | None = None  # width of h with cell="projection"
     layers: int = 2  # recurrent layers in the DeepRNN stack
     units: int = 192  # width of every recurrent layer
     residual: bool = False  # skip connections between equal-width layers
@@ -138,6 +141,7 @@ class CharLmConfig:
             vocab_size=vocab_size,
             embedding_dim=self.embedding_dim,
             cell=self.cell,
+            proj_size=self.proj_size,
             units=(self.units,) * self.layers,
             residual=self.residual,
             dropout=self.dropout,
@@ -162,6 +166,12 @@ PRESETS = {
     # training, stopped at 130 s on a slower machine.
     "shakespeare": CharLmConfig(
         max_train_seconds=130.0, run_dir="runs/shakespeare"
+    ),
+    # The same budget with the layer-normalised LSTM (toolkit.LayerNormLSTM).
+    "shakespeare-layernorm": CharLmConfig(
+        cell="layernorm",
+        max_train_seconds=130.0,
+        run_dir="runs/shakespeare_layernorm",
     ),
     # Tiny Shakespeare, larger and regularised: about 30 minutes on 2 CPU
     # cores (a few on a GPU).

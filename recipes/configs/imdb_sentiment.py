@@ -131,7 +131,10 @@ class ImdbConfig:
     # Start the embedding from PPMI-SVD word vectors of the training and
     # unlabelled reviews (never validation or test); about 30 s on 2 cores.
     pretrained_embeddings: bool = True
-    cell: Literal["lstm", "vanilla"] = "lstm"  # recurrent cell of every layer
+    cell: Literal["lstm", "vanilla", "layernorm", "peephole", "projection"] = (
+        "lstm"  # recurrent cell of every layer (toolkit.DeepRNN.from_spec)
+    )
+    proj_size: int | None = None  # width of h with cell="projection"
     layers: int = 2  # recurrent layers in the DeepRNN stack
     units: int = 128  # width of every recurrent layer (each direction)
     # Each layer reads both directions (concatenated).
@@ -285,6 +288,7 @@ class ImdbConfig:
             vocab_size=vocab_size,
             embedding_dim=self.embedding_dim,
             cell=self.cell,
+            proj_size=self.proj_size,
             units=(self.units,) * self.layers,
             bidirectional=self.bidirectional,
             residual=self.residual,

@@ -20,7 +20,7 @@ import keras
 from toolkit import _checks
 from toolkit.deep import DeepRNN
 
-CELLS = ("lstm", "vanilla")
+CELLS = ("lstm", "vanilla", "layernorm", "peephole", "projection")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,10 @@ class EncoderSpec:
         vocab_size: token ids, padding (0) and out-of-vocabulary included;
             at least 2.
         embedding_dim: embedding width.
-        cell: `"lstm"` or `"vanilla"`, every layer.
+        cell: every layer's: `"lstm"`, `"vanilla"`, `"layernorm"`,
+            `"peephole"` or `"projection"` (see `toolkit.DeepRNN.from_spec`).
+        proj_size: width of h in a `"projection"` cell (below each
+            layer's width); `None` for the other cells.
         units: one width per recurrent layer (per direction); an int is one
             layer.
         bidirectional: every layer reads both directions (concatenated).
@@ -50,6 +53,7 @@ class EncoderSpec:
     residual: bool = False
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
+    proj_size: int | None = None
 
     def __post_init__(self):
         units = self.units
@@ -74,6 +78,21 @@ class EncoderSpec:
             )
         _checks.check_rate("dropout", self.dropout)
         _checks.check_rate("recurrent_dropout", self.recurrent_dropout)
+        if (self.cell == "projection") != (self.proj_size is not None):
+            raise _checks.ArgumentError(
+                "proj_size",
+                "a width below every layer's with cell='projection', and "
+                "None with any other cell",
+                self.proj_size,
+            )
+        if self.proj_size is not None:
+            _checks.check_positive_int("proj_size", self.proj_size)
+            if self.proj_size >= min(units):
+                raise _checks.ArgumentError(
+                    "proj_size",
+                    f"below every layer's width (units={list(units)})",
+                    self.proj_size,
+                )
 
     def check_one_direction(self) -> None:
         """Refuse a bidirectional encoder where a language model reads it:
@@ -93,6 +112,9 @@ class EncoderSpec:
             "units": list(self.units),
             "cell": self.cell,
             "residual": self.residual,
+            # Only when set, so the shapes of other encoders stay as they
+            # were recorded.
+            **({"proj_size": self.proj_size} if self.proj_size else {}),
         }
 
     def embedding(self, mask_zero: bool = False) -> keras.layers.Embedding:
@@ -117,6 +139,8 @@ class EncoderSpec:
         (such as `recurrent_weight_dropout`)."""
         if self.recurrent_dropout:
             layer_kwargs["recurrent_dropout"] = self.recurrent_dropout
+        if self.proj_size is not None:
+            layer_kwargs["proj_size"] = self.proj_size
         return DeepRNN.from_spec(
             list(self.units),
             cell=self.cell,
