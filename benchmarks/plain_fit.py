@@ -13,6 +13,12 @@ inference. Run by hand:
 
     python benchmarks/plain_fit.py                    # LSTM, 64 256 512
     python benchmarks/plain_fit.py --cell vanilla --units 64 256
+    python benchmarks/plain_fit.py --cell layernorm   # or peephole, projection
+
+For the LSTM variants the reference is not a built-in (Keras 3 has none)
+but what a user writes today: `keras.layers.RNN` over a cell of Keras ops
+from the same equations (`user_cells.py`); the projection LSTM projects
+to `units // 4`.
 
 This is a benchmark, not a test: numbers depend on the machine and its load.
 """
@@ -28,7 +34,36 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import user_cells  # noqa: E402 (this folder)
 from rnn_throughput import LAYERS, machine  # noqa: E402 (this folder)
+
+import toolkit  # noqa: E402
+
+
+def _user_rnn(cell_class, **cell_kwargs):
+    return lambda units: keras.layers.RNN(
+        cell_class(units, **cell_kwargs(units))
+    )
+
+
+# cell -> (reference layer, toolkit layer), each called with `units`.
+PAIRS = {
+    **LAYERS,
+    "layernorm": (
+        _user_rnn(user_cells.UserLayerNormLSTMCell, lambda u: {}),
+        toolkit.LayerNormLSTM,
+    ),
+    "peephole": (
+        _user_rnn(user_cells.UserPeepholeLSTMCell, lambda u: {}),
+        toolkit.PeepholeLSTM,
+    ),
+    "projection": (
+        _user_rnn(
+            user_cells.UserProjectionLSTMCell, lambda u: {"h_size": u // 4}
+        ),
+        lambda units: toolkit.ProjectionLSTM(units, proj_size=units // 4),
+    ),
+}
 
 
 def plain_model(layer_class, units, timesteps, features):
@@ -53,7 +88,7 @@ def predict_seconds(model, x, batch):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cell", default="lstm", choices=sorted(LAYERS))
+    parser.add_argument("--cell", default="lstm", choices=sorted(PAIRS))
     parser.add_argument("--units", nargs="+", type=int, default=[64, 256, 512])
     parser.add_argument("--timesteps", type=int, default=100)
     parser.add_argument("--features", type=int, default=64)
@@ -69,7 +104,7 @@ def main(argv=None):
         f"median of {args.rounds} epochs"
     )
     print(
-        "| cell | units | mode | built-in s/epoch | toolkit s/epoch | "
+        "| cell | units | mode | reference s/epoch | toolkit s/epoch | "
         "ratio (median of rounds) |"
     )
     print("|---|---:|---|---:|---:|---:|")
@@ -81,7 +116,7 @@ def main(argv=None):
     for units in args.units:
         models = [
             plain_model(layer_class, units, args.timesteps, args.features)
-            for layer_class in LAYERS[args.cell]
+            for layer_class in PAIRS[args.cell]
         ]
         for model in models:  # trace and warm up
             epoch_seconds(

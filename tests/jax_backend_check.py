@@ -104,6 +104,7 @@ def main():
     check_adversarial_training()
     check_layer_rates()
     check_recurrent_weight_dropout()
+    check_lstm_variants(x, mask)
 
 
 def check_adversarial_training():
@@ -211,6 +212,44 @@ def check_cell_dropout_in_keras_rnn():
         losses = history.history["loss"]
         assert len(set(np.round(losses, 7))) == 3, (cls.__name__, losses)
     print("fresh masks under jax: ok")
+
+
+def check_lstm_variants(x, mask):
+    """The variants' fused loop against `keras.layers.RNN` over the same
+    cell (its Keras-ops step) under JAX: outputs, and jitted gradients."""
+    variants = {
+        toolkit.LayerNormLSTM: {},
+        toolkit.PeepholeLSTM: {},
+        toolkit.ProjectionLSTM: {"proj_size": 3},
+    }
+    checked = 0
+    for layer_class, extra in variants.items():
+        for kwargs in ({}, {"go_backwards": True, "return_sequences": True}):
+            for step_mask in (None, mask):
+                ours = layer_class(8, **extra, **kwargs)
+                ours.build(x.shape)
+                reference = keras.layers.RNN(ours.cell, **kwargs)
+                np.testing.assert_allclose(
+                    ours(x, mask=step_mask),
+                    reference(x, mask=step_mask),
+                    atol=1e-5,
+                    err_msg=f"{layer_class.__name__} {kwargs} outputs",
+                )
+                values = [v.value for v in ours.trainable_variables]
+                got = jax.jit(jax.grad(loss_fn), static_argnums=1)(
+                    values, ours, x, step_mask
+                )
+                expected = jax.grad(loss_fn)(values, reference, x, step_mask)
+                for g, e in zip(got, expected, strict=True):
+                    np.testing.assert_allclose(
+                        g,
+                        e,
+                        atol=1e-5,
+                        rtol=1e-5,
+                        err_msg=f"{layer_class.__name__} {kwargs} gradients",
+                    )
+                checked += 1
+    print(f"lstm variants under jax: {checked} configurations match")
 
 
 if __name__ == "__main__":

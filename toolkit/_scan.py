@@ -44,7 +44,8 @@ def scan(
             the new states (same shapes as the old).
         sequences: time-major tensors `(timesteps, batch, ...)`, or unstacked
             outputs of an earlier `scan` of the same length.
-        states: the initial states.
+        states: the initial states: `(batch, ...)` tensors, or 1-D
+            accumulators (a sum over the batch).
         output_widths: the last dimension of each step output.
         reverse: run from the last timestep to the first.
         stacked: per output, whether it is returned as one tensor (the
@@ -101,7 +102,11 @@ def _scan_tensorflow(
     # A static element shape where the batch size is known lets converters
     # that need one (LiteRT's tensor-list lowering) take the loop.
     batch = next(
-        (s.shape[0] for s in states if s.shape[0] is not None),
+        (
+            s.shape[0]
+            for s in states
+            if len(s.shape) > 1 and s.shape[0] is not None
+        ),
         next(
             (
                 s.shape[1]

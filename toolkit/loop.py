@@ -16,11 +16,12 @@ There are three loops:
    `use_cudnn=True`, which is then a `ValueError`. Under TensorFlow the
    layer is marked not to be compiled with XLA, which cuDNN ops do not
    support.
-2. `"fused"`, `toolkit.recurrence.fused_recurrence`: the toolkit's own loop
-   with a hand-written backward pass, for cells with their standard
-   nonlinearities (tanh, and sigmoid gates for the LSTM) on the TensorFlow
-   and JAX backends, not unrolled. It is exact: the same outputs as Keras's
-   loop to float32 round-off.
+2. `"fused"`, `toolkit.recurrence.fused_recurrence` (or, for the LSTM
+   variants, `toolkit.variant_recurrence.variant_recurrence`): the
+   toolkit's own loop with a hand-written backward pass, for cells with
+   their standard nonlinearities (tanh, and sigmoid gates for the LSTMs)
+   on the TensorFlow and JAX backends, not unrolled. It is exact: the
+   same outputs as Keras's loop to float32 round-off.
 3. `"keras"`, Keras's backend loop (`keras.ops.rnn`) over
    `cell.recurrent_step`: everything else (other activations, `unroll`,
    the PyTorch backend).

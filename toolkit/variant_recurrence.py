@@ -401,7 +401,14 @@ def variant_recurrence(
 
 
 def _forward(
-    rule, p_seq, params, states, rec_mask, m_seq, zero_output_for_mask, with_saved
+    rule,
+    p_seq,
+    params,
+    states,
+    rec_mask,
+    m_seq,
+    zero_output_for_mask,
+    with_saved,
 ):
     """Forward loop: `(outputs, h_seq, saved, final_states)`, with h_seq
     the h state after each step (the outputs where nothing is masked)."""
@@ -416,9 +423,7 @@ def _forward(
         if not with_mask:
             return [h, *saved], new
         keep = inputs[1] > 0
-        new = [
-            ops.where(keep, n, o) for n, o in zip(new, old, strict=True)
-        ]
+        new = [ops.where(keep, n, o) for n, o in zip(new, old, strict=True)]
         out = ops.where(
             keep, h, ops.zeros_like(h) if zero_output_for_mask else carry[-1]
         )
