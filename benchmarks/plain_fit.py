@@ -40,10 +40,13 @@ from rnn_throughput import LAYERS, machine  # noqa: E402 (this folder)
 import toolkit  # noqa: E402
 
 
-def _user_rnn(cell_class, **cell_kwargs):
-    return lambda units: keras.layers.RNN(
-        cell_class(units, **cell_kwargs(units))
-    )
+def _user_rnn(cell_class, cell_kwargs):
+    """`units -> keras.layers.RNN(cell_class(units, **cell_kwargs(units)))`."""
+
+    def build(units):
+        return keras.layers.RNN(cell_class(units, **cell_kwargs(units)))
+
+    return build
 
 
 # cell -> (reference layer, toolkit layer), each called with `units`.
