@@ -7,9 +7,11 @@ every timestep is computed before the loop (by the cell's
 `project_inputs`, through autodiff), the forward loop saves what the
 backward loop needs, and the backward loop does only the sequential chain.
 The recurrent weight gradient is one matmul over all timesteps afterwards
-(`dW_h = H_prev^T dR`, with dR the gradient of `h_{t-1} W_h`), and the
-variants' vector weights (peepholes, norm gammas and betas) are summed over
-the batch inside the backward loop.
+(`dW_h = H_prev^T dR`, with dR the gradient of `h_{t-1} W_h`), and so are
+the variants' own weights (peepholes, norm gammas and betas, the
+projection): sums over timesteps and samples of products of what the loops
+stacked. Nothing is accumulated inside the loops, which at small widths
+are bound by the number of ops per step.
 
 A variant is a `StepRule`: its forward step, its backward step and what
 they exchange. The loop around it, masking (a masked step carries the
@@ -66,7 +68,6 @@ class StepRule:
     after the loop (else it is only read by the backward loop).
     """
 
-    accum_widths: tuple = ()
     rec_grad_is_dz = True  # the gradient of h W_h is that of z
 
     def __init__(self, cell):
@@ -97,15 +98,15 @@ class StepRule:
 
     def backward(self, d_h, d_states, saved, params, constants):
         """From the gradient of h_t (everything that reads it) and of the
-        other new states: `(d_p_t, d_states_prev_without_rec_mask, d_rec,
-        extra_outputs, accum_terms)`. `d_states_prev[0]` is the gradient of
-        the (masked) h_in; accum_terms are per-sample terms summed into the
-        vector weights' gradients."""
+        other new states: `(d_p_t, d_states_prev, d_rec, extra_outputs)`.
+        `d_states_prev[0]` is the gradient of the (dropout-masked) h_in."""
         raise NotImplementedError
 
-    def param_grads(self, accums, saved, extra):
-        """Gradients of `params[1:]`."""
-        return list(accums)
+    def param_grads(self, d_z, saved, extra):
+        """Gradients of `params[1:]` from the stacked `(T, B, 4u)` gradient
+        of z, the stacked `saved` entries and the `extra` outputs (zero on
+        masked steps)."""
+        return []
 
     @staticmethod
     def _gates(z):
@@ -114,14 +115,15 @@ class StepRule:
 
 
 class PeepholeRule(StepRule):
-    accum_widths = ("u", "u", "u")
-
     def params(self):
         return list(self.cell.peephole_weights)
 
     def saved_widths(self):
         u = self.units
         return [4 * u, u, u]  # gates, c_{t-1}, c_t
+
+    def saved_stacked(self):
+        return [False, True, True]  # c_{t-1} and c_t: the peepholes' grads
 
     def forward(self, p_t, states, params, h_in, with_saved):
         kernel, p_i, p_f, p_o = params
@@ -151,8 +153,15 @@ class PeepholeRule(StepRule):
         d_z = ops.concatenate([d_i, d_f, d_g, d_o], axis=-1)
         d_h_in = ops.matmul(d_z, constants["kernel_t"])
         d_c_tm1 = d_c * f + d_i * p_i + d_f * p_f
-        terms = [d_i * c_tm1, d_f * c_tm1, d_o * c]
-        return d_z, [d_h_in, d_c_tm1], d_z, [], terms
+        return d_z, [d_h_in, d_c_tm1], d_z, []
+
+    def param_grads(self, d_z, saved, extra):
+        _, c_tm1, c = saved
+        d_i, d_f, _, d_o = _split4(d_z)
+        return [
+            ops.sum(d * state, axis=(0, 1))
+            for d, state in ((d_i, c_tm1), (d_f, c_tm1), (d_o, c))
+        ]
 
 
 class ProjectionRule(StepRule):
@@ -206,16 +215,15 @@ class ProjectionRule(StepRule):
         d_c = d_states[0] + d_m * a
         d_z = ops.concatenate([d_c, d_c, d_c, d_m], axis=-1) * b
         d_h_in = ops.matmul(d_z, constants["kernel_t"])
-        return d_z, [d_h_in, d_c * f], d_z, [d_h], []
+        return d_z, [d_h_in, d_c * f], d_z, [d_h]
 
-    def param_grads(self, accums, saved, extra):
+    def param_grads(self, d_z, saved, extra):
         m_seq = saved[3]
         (d_h_seq,) = extra
         return [ops.einsum("tbi,tbj->ij", m_seq, d_h_seq)]
 
 
 class LayerNormRule(StepRule):
-    accum_widths = ("4u", "4u", "u", "u")
     rec_grad_is_dz = False
 
     def params(self):
@@ -234,6 +242,13 @@ class LayerNormRule(StepRule):
         u = self.units
         # r_hat, 1/std(r), gates, c_{t-1}, c'_hat, 1/std(c')
         return [4 * u, 1, 4 * u, u, u, 1]
+
+    def saved_stacked(self):
+        # r_hat and c'_hat: the gradients of the gammas.
+        return [True, False, False, False, True, False]
+
+    def extra_widths(self):
+        return [self.units]  # the gradient of c_t, for the state norm
 
     def forward(self, p_t, states, params, h_in, with_saved):
         kernel, gamma_r, beta_r, gamma_c, beta_c = params
@@ -265,8 +280,17 @@ class LayerNormRule(StepRule):
         d_z = ops.concatenate([d_i, d_f, d_g, d_o], axis=-1)
         d_r = _layer_norm_backward(d_z * gamma_r, r_hat, inv_r)
         d_h_in = ops.matmul(d_r, constants["kernel_t"])
-        terms = [d_z * r_hat, d_z, d_c * c_hat, d_c]
-        return d_z, [d_h_in, d_c_pre * f], d_r, [], terms
+        return d_z, [d_h_in, d_c_pre * f], d_r, [d_c]
+
+    def param_grads(self, d_z, saved, extra):
+        r_hat, c_hat = saved[0], saved[4]
+        (d_c,) = extra
+        return [
+            ops.sum(d_z * r_hat, axis=(0, 1)),
+            ops.sum(d_z, axis=(0, 1)),
+            ops.sum(d_c * c_hat, axis=(0, 1)),
+            ops.sum(d_c, axis=(0, 1)),
+        ]
 
 
 # A variant cell names its rule in its `fused_rule` attribute.
@@ -463,19 +487,16 @@ def _backward(
     with_outputs = d_outputs is not None
     keep_output = with_mask and not zero_output_for_mask
     n_states, n_saved = len(states_0), len(saved)
-    widths = {"u": rule.units, "4u": 4 * rule.units}
-    accum_widths = [widths[w] for w in rule.accum_widths]
     constants = rule.backward_constants(params)
 
     def step(inputs, carry):
         inputs, carry = list(inputs), list(carry)
         d_states = carry[:n_states]
-        accums = carry[n_states : n_states + len(accum_widths)]
         d_out = inputs.pop(0) if with_outputs else None
         if keep_output:
             d_out = carry[-1] if d_out is None else d_out + carry[-1]
         d_h = d_states[0] if d_out is None else d_states[0] + d_out
-        d_p, d_prev, d_rec, extra, terms = rule.backward(
+        d_p, d_prev, d_rec, extra = rule.backward(
             d_h, d_states[1:], inputs[:n_saved], params, constants
         )
         if rec_mask is not None:
@@ -486,17 +507,12 @@ def _backward(
             d_p = d_p * m_t
             d_rec = d_rec * m_t
             extra = [e * m_t for e in extra]
-            terms = [term * m_t for term in terms]
             d_prev = [
                 ops.where(keep, new, old)
                 for new, old in zip(d_prev, d_states, strict=True)
             ]
-        accums = [
-            a + ops.sum(term, axis=0)
-            for a, term in zip(accums, terms, strict=True)
-        ]
         outputs = [d_p] + ([] if rule.rec_grad_is_dz else [d_rec]) + extra
-        new_carry = d_prev + accums
+        new_carry = list(d_prev)
         if keep_output:
             new_carry.append(d_out * (1.0 - m_t))
         return outputs, new_carry
@@ -508,7 +524,6 @@ def _backward(
         ops.zeros_like(state) if d is None else d
         for d, state in zip(d_final, states_0, strict=True)
     ]
-    carry += [ops.zeros((width,), dtype=h_seq.dtype) for width in accum_widths]
     if keep_output:
         carry.append(ops.zeros_like(states_0[0]))
     gate_width = 4 * rule.units
@@ -534,6 +549,5 @@ def _backward(
     if rec_mask is not None:
         h_prev = h_prev * rec_mask
     d_kernel = ops.einsum("tbi,tbj->ij", h_prev, d_rec_seq)
-    accums = final[n_states : n_states + len(accum_widths)]
-    d_rest = rule.param_grads(accums, saved, extra_seqs)
+    d_rest = rule.param_grads(d_p_seq, saved, extra_seqs)
     return d_p_seq, [d_kernel, *d_rest], final[:n_states]

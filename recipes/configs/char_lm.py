@@ -6,7 +6,12 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Literal
 
-from toolkit.training.config import check_strategy, checked_specs, require
+from toolkit.training.config import (
+    RecurrentCell,
+    check_strategy,
+    checked_specs,
+    require,
+)
 
 if TYPE_CHECKING:  # the specs import Keras: only when they are built
     from toolkit.text.encoder import EncoderSpec
@@ -25,9 +30,7 @@ class CharLmConfig:
     max_chars: int | None = None  # keep only the first characters (text8)
     # Model: Embedding -> DeepRNN -> Dense over the characters.
     embedding_dim: int = 64  # width of the character embedding
-    cell: Literal["lstm", "vanilla", "layernorm", "peephole", "projection"] = (
-        "lstm"  # recurrent cell of every layer (toolkit.DeepRNN.from_spec)
-    )
+    cell: RecurrentCell = "lstm"  # recurrent cell of every layer
     proj_size: int | None = None  # width of h with cell="projection"
     layers: int = 2  # recurrent layers in the DeepRNN stack
     units: int = 192  # width of every recurrent layer

@@ -6,7 +6,12 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from toolkit.training.config import check_strategy, checked_specs, require
+from toolkit.training.config import (
+    RecurrentCell,
+    check_strategy,
+    checked_specs,
+    require,
+)
 
 if TYPE_CHECKING:  # the specs import Keras: only when they are built
     from toolkit.text.encoder import EncoderSpec
@@ -131,9 +136,7 @@ class ImdbConfig:
     # Start the embedding from PPMI-SVD word vectors of the training and
     # unlabelled reviews (never validation or test); about 30 s on 2 cores.
     pretrained_embeddings: bool = True
-    cell: Literal["lstm", "vanilla", "layernorm", "peephole", "projection"] = (
-        "lstm"  # recurrent cell of every layer (toolkit.DeepRNN.from_spec)
-    )
+    cell: RecurrentCell = "lstm"  # recurrent cell of every layer
     proj_size: int | None = None  # width of h with cell="projection"
     layers: int = 2  # recurrent layers in the DeepRNN stack
     units: int = 128  # width of every recurrent layer (each direction)

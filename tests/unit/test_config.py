@@ -111,9 +111,36 @@ def test_every_recipe_option_is_documented_in_help(module):
     text = config_lib.describe(config_class)
     for key in config_lib.flat_values(config_class()):
         assert f"--{key.replace('_', '-')}  (" in text
-    assert "(one of lstm, vanilla, default 'lstm')" in text or (
+    cells = "lstm, vanilla, layernorm, peephole, projection"
+    assert f"(one of {cells}, default 'lstm')" in text or (
         module == "gradient_flow"
     )
+
+
+@pytest.mark.parametrize("module", ["imdb_sentiment", "char_lm"])
+def test_recipes_take_the_lstm_variants_by_name(module):
+    import importlib
+
+    presets = importlib.import_module(f"recipes.configs.{module}").PRESETS
+    preset = f"--preset={next(iter(presets))}"
+    for cell in ("layernorm", "peephole"):
+        _, config = parse_config(presets, [preset, f"--cell={cell}"])
+        assert config.encoder_spec(50).cell == cell
+    with pytest.raises(ConfigError, match="`--proj-size`"):
+        parse_config(presets, [preset, "--cell=projection"])
+    with pytest.raises(ConfigError, match="`--proj-size`"):
+        parse_config(presets, [preset, "--proj-size=16"])  # without the cell
+    _, config = parse_config(
+        presets, [preset, "--cell=projection", "--proj-size=16"]
+    )
+    spec = config.encoder_spec(50)
+    assert (spec.cell, spec.proj_size) == ("projection", 16)
+    stack = spec.deep_rnn()
+    cells = [
+        getattr(layer, "forward_layer", layer).cell
+        for layer in stack.rnn_layers
+    ]
+    assert {cell.proj_size for cell in cells} == {16}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,6 +29,12 @@ from collections.abc import Mapping, Sequence
 
 from toolkit._checks import ArgumentError
 
+# The recurrent cells a recipe's `--cell` takes (`toolkit.DeepRNN.from_spec`
+# builds each by this name).
+RecurrentCell = typing.Literal[
+    "lstm", "vanilla", "layernorm", "peephole", "projection"
+]
+
 
 class ConfigError(ValueError):
     """A config key or value is invalid."""
