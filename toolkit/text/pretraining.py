@@ -112,6 +112,7 @@ _NEUTRAL_SETTINGS = {
     "locked_dropout": False,
     "reverse": False,
     "recurrent_dropout": 0.0,
+    "proj_size": None,
     "schedule": "cosine",
     "warmup_fraction": 0.0,
     "final_fraction": 0.05,
