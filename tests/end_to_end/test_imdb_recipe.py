@@ -353,7 +353,11 @@ def test_resume_with_another_vocabulary_is_refused(
         ("--clipnorm=0", "`--clipnorm` must be positive"),
         ("--clipnorm=-1", "`--clipnorm` must be positive"),
         ("--dropout=1.5", "`--dropout` must be a float in [0, 1), got 1.5"),
-        ("--cell=gru", "`--cell` must be one of ['lstm', 'vanilla']"),
+        (
+            "--cell=gru",
+            "`--cell` must be one of ['lstm', 'vanilla', 'layernorm', "
+            "'peephole', 'projection']",
+        ),
         ("--preset=huge", "Unknown preset 'huge'"),
     ],
 )
