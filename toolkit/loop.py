@@ -33,6 +33,10 @@ the backends where it was measured faster or could not be measured, and
 the fused loop elsewhere; `use_cudnn=False` never takes it. On a CPU there
 is no cuDNN, so every backend runs the fused loop.
 
+While a LiteRT export traces the model (`toolkit.litert_composite`), an
+LSTM at inference runs instead as the composite op that LiteRT's converter
+fuses into its LSTM kernel, where its configuration allows.
+
 All three start from `cell.project_inputs`, the input projection
 `x_t W_x + b` of every timestep in one matmul (cuDNN does the same inside
 its kernel), so the loop itself does only `h_{t-1} W_h` and the gates.
@@ -43,6 +47,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from toolkit import litert_composite
 from toolkit._keras_private import backend_lstm, backend_rnn
 from toolkit.recurrence import fused_recurrence, fused_recurrence_supported
 from toolkit.variant_recurrence import (
@@ -108,6 +113,13 @@ def run_loop(layer, sequences, initial_state, mask, training=False):
     `loop_plan` that runs. Returns `(last_output, outputs, states)`."""
     if isinstance(mask, (list, tuple)):
         mask = mask[0]
+    if litert_composite.composite_requested() and not training:
+        reason = litert_composite.composite_blocker(layer, initial_state)
+        if reason is None:
+            return litert_composite.run_composite(
+                layer, sequences, initial_state, mask
+            )
+        litert_composite.record_not_fused(layer, reason)
     plan = loop_plan(layer, training)
     if plan[0] == "cudnn":
         try:

@@ -25,6 +25,7 @@ instead of being written.
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import tempfile
 import warnings
@@ -33,6 +34,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from toolkit.layers import LSTM
+from toolkit.litert_composite import composite_lstm, warn_not_fused
 from toolkit.stepping import StateRunner
 
 
@@ -66,27 +69,71 @@ def run_litert(flatbuffer: bytes, **inputs) -> dict[str, np.ndarray]:
     return runner(**inputs)
 
 
-def _convert(track, fn, input_signature) -> bytes:
+QUANTIZATIONS = ("none", "dynamic", "float16")
+
+
+def _convert(
+    track, fn, input_signature, quantize: str = "none", fuse_lstm=True
+) -> bytes:
     """`fn` (over the tracked Keras objects) as a LiteRT flatbuffer with
-    builtin ops only."""
+    builtin ops only. With `fuse_lstm`, toolkit LSTM layers are traced as
+    the composite op that the converter fuses into its LSTM kernel
+    (`toolkit.litert_composite`). `quantize`: `"none"`, `"dynamic"`
+    (weights stored as int8, dynamic-range kernels) or `"float16"`
+    (weights stored as float16)."""
+    if quantize not in QUANTIZATIONS:
+        raise LiteRTExportError(
+            f"`quantize` must be one of {list(QUANTIZATIONS)}, got "
+            f"{quantize!r}."
+        )
     archive = keras.export.ExportArchive()
     for item in track:
         archive.track(item)
-    archive.add_endpoint(
-        name="serving_default", fn=fn, input_signature=input_signature
-    )
-    with tempfile.TemporaryDirectory() as folder:
+    fusing = composite_lstm() if fuse_lstm else contextlib.nullcontext({})
+    with fusing as not_fused, tempfile.TemporaryDirectory() as folder:
+        # The endpoint is traced here and when it is written out.
+        archive.add_endpoint(
+            name="serving_default", fn=fn, input_signature=input_signature
+        )
         archive.write_out(folder, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
         try:
-            return converter.convert()
+            flatbuffer = converter.convert()
         except Exception as error:  # the converter's own error types
             first = (str(error).strip().splitlines() or [""])[0]
             raise LiteRTExportError(
                 f"LiteRT could not convert the model with builtin ops "
                 f"({type(error).__name__}: {first[:300]})."
             ) from error
+    if fuse_lstm:
+        _report_fusion(track, flatbuffer, not_fused)
+    return flatbuffer
+
+
+def _report_fusion(track, flatbuffer, not_fused) -> None:
+    """Warn, naming the layer and the reason, for each toolkit LSTM that
+    did not become LiteRT's fused kernel."""
+    for name, reason in sorted(not_fused.items()):
+        warn_not_fused(name, reason)
+    lstms = [
+        layer
+        for item in track
+        for layer in getattr(item, "_flatten_layers", lambda: [])()
+        if isinstance(layer, LSTM) and layer.name not in not_fused
+    ]
+    fused = op_names(flatbuffer).count("UNIDIRECTIONAL_SEQUENCE_LSTM")
+    if fused < len(lstms):
+        warn_not_fused(
+            f"{len(lstms) - fused} of {len(lstms)} LSTM layers",
+            "the converter declined them: a graph that reads a layer's "
+            "final cell state (a step model that hands its states on) "
+            "keeps the loop",
+        )
 
 
 def _check(flatbuffer, inputs, expected, atol, path) -> None:
@@ -108,6 +155,14 @@ def _check(flatbuffer, inputs, expected, atol, path) -> None:
             )
 
 
+def op_names(flatbuffer: bytes) -> list[str]:
+    """The builtin op of each node of a LiteRT model, in execution order
+    (`UNIDIRECTIONAL_SEQUENCE_LSTM` where an LSTM was fused, `WHILE` where
+    a recurrent loop was converted as a loop)."""
+    interpreter = _interpreter(flatbuffer)
+    return [op["op_name"] for op in interpreter._get_ops_details()]
+
+
 def _write(flatbuffer: bytes, path) -> pathlib.Path:
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,8 +175,10 @@ def export_litert_classifier(
     path: str | pathlib.Path,
     sequence_length: int,
     batch_size: int = 1,
-    atol: float = 1e-5,
+    atol: float | None = None,
     seed: int = 0,
+    quantize: str = "none",
+    fuse_lstm: bool = True,
 ) -> pathlib.Path:
     """Write `path` (.tflite): token ids `(batch_size, sequence_length)`
     int32 in (`ids`), probabilities `(batch_size,)` float32 out
@@ -130,11 +187,20 @@ def export_litert_classifier(
     tokens, as the recipe's `max_length` does.
 
     `model` is a classifier over token ids (`toolkit.text.models.
-    build_text_classifier`). Before writing, the converted model is run on
-    random ids with padding and must match Keras within `atol`.
+    build_text_classifier`). Its toolkit LSTM layers become LiteRT's fused
+    LSTM kernel (`fuse_lstm`; a layer that cannot is named in a warning and
+    converts as a loop). `sequence_length=None` leaves the length free (the
+    interpreter is resized per input), which only a fully fused model
+    converts with builtin ops. `quantize`: `"none"`, `"dynamic"` (int8
+    weights) or `"float16"`. Before writing, the converted model is run on
+    random right-padded ids and must match Keras within `atol` (default
+    1e-5, and 5e-2 for a quantized model, whose weights are rounded).
     """
     batch_size = _fixed("batch_size", batch_size)
-    sequence_length = _fixed("sequence_length", sequence_length)
+    if not (fuse_lstm and sequence_length is None):
+        sequence_length = _fixed("sequence_length", sequence_length)
+    if atol is None:
+        atol = 1e-5 if quantize == "none" else 5e-2
     vocab_size = model.get_layer("embedding").input_dim
 
     def classify(ids):
@@ -145,14 +211,19 @@ def export_litert_classifier(
         [model],
         classify,
         [tf.TensorSpec([batch_size, sequence_length], tf.int32, name="ids")],
+        quantize=quantize,
+        fuse_lstm=fuse_lstm,
     )
     rng = np.random.default_rng(seed)
-    ids = rng.integers(1, vocab_size, (batch_size, sequence_length))
-    lengths = rng.integers(1, sequence_length + 1, batch_size)
-    ids = np.where(np.arange(sequence_length) < lengths[:, None], ids, 0)
-    ids = ids.astype(np.int32)
-    expected = {"probability": classify(tf.constant(ids))["probability"]}
-    _check(flatbuffer, {"ids": ids}, expected, atol, path)
+    probe_lengths = [sequence_length] if sequence_length else [7, 23]
+    for probe_length in probe_lengths:
+        ids = rng.integers(1, vocab_size, (batch_size, probe_length))
+        lengths = rng.integers(1, probe_length + 1, batch_size)
+        lengths[0] = max(1, probe_length - 2)  # padding in every probe
+        ids = np.where(np.arange(probe_length) < lengths[:, None], ids, 0)
+        ids = ids.astype(np.int32)
+        expected = {"probability": classify(tf.constant(ids))["probability"]}
+        _check(flatbuffer, {"ids": ids}, expected, atol, path)
     return _write(flatbuffer, path)
 
 
