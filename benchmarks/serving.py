@@ -2,6 +2,8 @@
 
     python benchmarks/serving.py --classifier runs/imdb_default_movie \
         --char-lm runs/shakespeare/saved_model --data-dir ../shared/data
+    python benchmarks/serving.py --classifier runs/imdb_sentiment --litert \
+        --litert-accuracy --json results.json
 
 `--classifier` takes an IMDB run folder (its model.keras is exported again
 with this checkout's `toolkit.serving.export`, so the graph measured is
@@ -16,7 +18,15 @@ Reports, with the CPU model:
   machine otherwise idle (the issue's target: 20 ms or less on 2 cores);
 - `generate(200)` characters/s of the character LM, and `next_char_probs`
   latency;
-- resident memory before and after `--calls` single-review calls.
+- resident memory before and after `--calls` single-review calls;
+- with `--litert` (an IMDB run folder as `--classifier`): the run's
+  classifier exported to LiteRT (float32, dynamic-range int8 weights,
+  float16 weights; fused LSTM kernel; batch 1, free length), and, with
+  `--litert-loop`, as the loop of builtin ops at 400 tokens: p50/p99 of
+  one median review in `tf.lite.Interpreter` beside the SavedModel's
+  (LiteRT times the model on token ids; the SavedModel's call includes
+  tokenizing), the file sizes, and with `--litert-accuracy` the accuracy
+  of each on the test reviews against the Keras model's.
 
 This is a benchmark, not a test: numbers depend on the machine and its load.
 """
@@ -172,6 +182,150 @@ def bench_classifier(export_dir: str, reviews, args) -> None:
     print(f"  {before:,.0f} MiB -> {resident_mib():,.0f} MiB")
 
 
+def litert_models(run_dir: pathlib.Path, folder: pathlib.Path, loop: bool):
+    """(keras model, vectorizer, max_length, {name: flatbuffer bytes})."""
+    import keras
+
+    import toolkit  # noqa: F401
+    from toolkit.data import read_vocabulary
+    from toolkit.serving import litert
+
+    config = json.loads((run_dir / "config.json").read_text())
+    model = keras.saving.load_model(run_dir / "model.keras")
+    vectorizer = keras.layers.TextVectorization(
+        vocabulary=read_vocabulary(run_dir / "vocabulary.txt")
+    )
+    exports = {}
+    for quantize in ("none", "dynamic", "float16"):
+        name = "LiteRT float32" if quantize == "none" else f"LiteRT {quantize}"
+        start = time.perf_counter()
+        path = litert.export_litert_classifier(
+            model, folder / f"{quantize}.tflite", None, quantize=quantize
+        )
+        exports[name] = path.read_bytes()
+        print(
+            f"{name}: converted and checked in "
+            f"{time.perf_counter() - start:.0f} s, "
+            f"{len(exports[name]) / 1e6:.1f} MB, "
+            f"{litert.op_names(exports[name]).count('UNIDIRECTIONAL_SEQUENCE_LSTM')}"
+            " fused LSTM ops"
+        )
+    if loop:
+        path = litert.export_litert_classifier(
+            model, folder / "loop.tflite", config["max_length"], fuse_lstm=False
+        )
+        exports["LiteRT float32, loop (400 tokens)"] = path.read_bytes()
+    return model, vectorizer, config["max_length"], exports
+
+
+def bench_litert(run_dir, export_dir, reviews, args) -> dict:
+    """One median review's latency for the SavedModel and each LiteRT
+    model, and optionally the test accuracy of each."""
+    import tensorflow as tf
+
+    from toolkit.serving import litert
+
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        model, vectorizer, max_length, exports = litert_models(
+            run_dir, pathlib.Path(folder), args.litert_loop
+        )
+    ids = [
+        np.asarray(vectorizer([text])[:, :max_length], np.int32)
+        for text in reviews
+    ]
+    served = tf.saved_model.load(export_dir)
+    for text in reviews[:16]:  # compile the length buckets
+        served.serve(tf.constant([text])).numpy()
+    rng = np.random.default_rng(0)
+    rows = {
+        "SavedModel (XLA, text in)": lambda: served.serve(
+            tf.constant([reviews[rng.integers(len(reviews))]])
+        ).numpy()
+    }
+    for name, flatbuffer in exports.items():
+        runner = litert._interpreter(flatbuffer).get_signature_runner()
+        fixed = "loop" in name
+
+        def call(runner=runner, fixed=fixed):
+            review = ids[rng.integers(len(ids))]
+            if fixed:
+                review = np.pad(
+                    review, [[0, 0], [0, max_length - review.shape[1]]]
+                )
+            return runner(ids=review)["probability"]
+
+        call()
+        rows[name] = call
+    print(
+        "\n| model | one median review p50 (ms) | p99 (ms) | size (MB) |"
+        "\n|---|---:|---:|---:|"
+    )
+    for name, call in rows.items():
+        result = load_test(call, 1, args.seconds)
+        size = len(exports[name]) / 1e6 if name in exports else float("nan")
+        print(
+            f"| {name} | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | "
+            f"{size:.1f} |",
+            flush=True,
+        )
+        results[name] = {**result, "size_mb": size}
+    if args.litert_accuracy:
+        results["accuracy"] = litert_accuracy(
+            model, vectorizer, max_length, exports, args
+        )
+    return results
+
+
+def litert_accuracy(model, vectorizer, max_length, exports, args) -> dict:
+    """Accuracy on the IMDB test reviews of the Keras model and of each
+    LiteRT model (batch 1, reviews in length order)."""
+    from toolkit.data import load_imdb
+    from toolkit.serving import litert
+
+    test = load_imdb(data_dir=args.data_dir).test
+    texts, labels = list(test.texts), np.asarray(test.labels)
+    if args.litert_accuracy_reviews:
+        texts = texts[: args.litert_accuracy_reviews]
+        labels = labels[: args.litert_accuracy_reviews]
+    ids = [
+        np.asarray(vectorizer([text])[0, :max_length], np.int32)
+        for text in texts
+    ]
+    order = np.argsort([len(i) for i in ids])
+    accuracy = {}
+    keras_scores = np.zeros(len(ids))
+    for start in range(0, len(order), 64):
+        chunk = order[start : start + 64]
+        width = max(1, max(len(ids[i]) for i in chunk))
+        batch = np.zeros((len(chunk), width), np.int32)
+        for row, i in enumerate(chunk):
+            batch[row, : len(ids[i])] = ids[i]
+        keras_scores[chunk] = np.reshape(model(batch, training=False), [-1])
+    accuracy["Keras"] = float(np.mean((keras_scores >= 0.5) == labels))
+    print(f"\nTest accuracy over {len(ids):,} reviews:")
+    print(f"  Keras model: {accuracy['Keras']:.4%}")
+    for name, flatbuffer in exports.items():
+        if "loop" in name:
+            continue
+        runner = litert._interpreter(flatbuffer).get_signature_runner()
+        scores = np.zeros(len(ids))
+        start = time.perf_counter()
+        for i in order:
+            review = ids[i] if len(ids[i]) else np.zeros(1, np.int32)
+            scores[i] = runner(ids=review[None])["probability"][0]
+        accuracy[name] = float(np.mean((scores >= 0.5) == labels))
+        agree = float(np.mean((scores >= 0.5) == (keras_scores >= 0.5)))
+        worst = float(np.max(np.abs(scores - keras_scores)))
+        print(
+            f"  {name}: {accuracy[name]:.4%} ({agree:.4%} of decisions as "
+            f"Keras's; largest difference {worst:.2e};"
+            f" {time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+    return accuracy
+
+
 def bench_char_lm(export_dir: str, args) -> None:
     import tensorflow as tf
 
@@ -223,6 +377,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--generate", type=int, default=200)
+    parser.add_argument("--litert", action="store_true")
+    parser.add_argument("--litert-loop", action="store_true")
+    parser.add_argument("--litert-accuracy", action="store_true")
+    parser.add_argument("--litert-accuracy-reviews", type=int)
+    parser.add_argument("--json", type=pathlib.Path, help="write results")
     args = parser.parse_args()
     print(f"Machine: {machine()}")
     with tempfile.TemporaryDirectory() as folder:
@@ -230,7 +389,25 @@ def main() -> None:
             export_dir = classifier_export(
                 args.classifier, pathlib.Path(folder)
             )
-            bench_classifier(export_dir, median_reviews(args.data_dir), args)
+            reviews = median_reviews(args.data_dir)
+            if args.litert:
+                results = bench_litert(
+                    args.classifier, export_dir, reviews, args
+                )
+                if args.json:
+                    args.json.write_text(
+                        json.dumps(
+                            {
+                                "command": " ".join(sys.argv),
+                                "machine": machine(),
+                                "date": time.strftime("%Y-%m-%d"),
+                                "results": results,
+                            },
+                            indent=1,
+                        )
+                    )
+            else:
+                bench_classifier(export_dir, reviews, args)
         if args.char_lm:
             bench_char_lm(args.char_lm, args)
 

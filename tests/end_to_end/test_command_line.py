@@ -12,7 +12,14 @@ import pytest
 from helpers import run_python
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SCRIPTS = ["imdb_sentiment", "char_lm", "gradient_flow", "predict", "sample"]
+SCRIPTS = [
+    "imdb_sentiment",
+    "char_lm",
+    "gradient_flow",
+    "predict",
+    "sample",
+    "export_litert",
+]
 
 
 def run_main(script: str, argv, capsys):
@@ -40,7 +47,7 @@ def test_help_starts_with_a_one_line_description(script, capsys):
     assert "--help" not in description and description[0].isupper()
 
 
-@pytest.mark.parametrize("script", ["predict", "sample"])
+@pytest.mark.parametrize("script", ["predict", "sample", "export_litert"])
 def test_every_argparse_option_has_a_description(script):
     parser = importlib.import_module(f"recipes.{script}").make_parser()
     undocumented = [
@@ -64,6 +71,8 @@ def test_every_argparse_option_has_a_description(script):
         ),
         ("sample", ["--run-dir=r", "--length=x"], "argument --length"),
         ("sample", ["--prime=a"], "--run-dir --saved-model is required"),
+        ("export_litert", ["r", "--quantize=int4"], "argument --quantize"),
+        ("export_litert", ["r", "--batch-size=0"], "--batch-size must be"),
     ],
 )
 def test_a_bad_command_line_is_one_error_line_and_status_2(
@@ -241,3 +250,40 @@ def test_both_serving_scripts_warn_to_serve_only_trusted_exports(capsys):
     for script in ("predict", "sample"):
         _, out, _ = run_main(script, ["--help"], capsys)
         assert "Serve only exports you trust" in " ".join(out.split())
+
+
+def test_export_litert_writes_a_fused_model_of_a_run(tmp_path, capsys):
+    """A run folder's classifier becomes a .tflite beside it, with one
+    fused LSTM op per layer and direction; a folder that is not a run is
+    one error line."""
+    import json
+
+    from export_fixtures import small_classifier
+    from toolkit import data
+
+    model, vectorizer = small_classifier()
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    model.save(run_dir / "model.keras")
+    data.write_vocabulary(
+        run_dir / "vocabulary.txt", vectorizer.get_vocabulary()
+    )
+    (run_dir / "config.json").write_text(json.dumps({"max_length": 16}))
+    status, out, err = run_main(
+        "export_litert", [str(run_dir), "--check-reviews=0"], capsys
+    )
+    assert status == 0, err
+    assert (run_dir / "model.tflite").is_file()
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM x4" in out
+    assert "WHILE" not in out
+    status, out, err = run_main(
+        "export_litert", [str(tmp_path / "nothing")], capsys
+    )
+    assert status == 1
+    (line,) = err.splitlines()
+    assert line.startswith("error: ") and "is not a folder" in line
+    (tmp_path / "empty").mkdir()
+    status, out, err = run_main(
+        "export_litert", [str(tmp_path / "empty")], capsys
+    )
+    assert status == 1 and "has no model.keras" in err

@@ -179,6 +179,7 @@ def export_litert_classifier(
     seed: int = 0,
     quantize: str = "none",
     fuse_lstm: bool = True,
+    check_ids=(),
 ) -> pathlib.Path:
     """Write `path` (.tflite): token ids `(batch_size, sequence_length)`
     int32 in (`ids`), probabilities `(batch_size,)` float32 out
@@ -193,8 +194,10 @@ def export_litert_classifier(
     interpreter is resized per input), which only a fully fused model
     converts with builtin ops. `quantize`: `"none"`, `"dynamic"` (int8
     weights) or `"float16"`. Before writing, the converted model is run on
-    random right-padded ids and must match Keras within `atol` (default
-    1e-5, and 5e-2 for a quantized model, whose weights are rounded).
+    random right-padded ids, and on each `(batch_size, length)` array of
+    `check_ids` (real texts' ids), and must match Keras within `atol`
+    (default 1e-5, and 5e-2 for a quantized model, whose weights are
+    rounded).
     """
     batch_size = _fixed("batch_size", batch_size)
     if not (fuse_lstm and sequence_length is None):
@@ -224,7 +227,20 @@ def export_litert_classifier(
         ids = ids.astype(np.int32)
         expected = {"probability": classify(tf.constant(ids))["probability"]}
         _check(flatbuffer, {"ids": ids}, expected, atol, path)
+    for ids in check_ids:
+        ids = np.asarray(ids, np.int32)
+        expected = {"probability": classify(tf.constant(ids))["probability"]}
+        _check(flatbuffer, {"ids": ids}, expected, atol, path)
     return _write(flatbuffer, path)
+
+
+def max_difference(flatbuffer: bytes, model: keras.Model, ids) -> float:
+    """Largest difference between a classifier export's probabilities and
+    the Keras model's on `ids`."""
+    ids = np.asarray(ids, np.int32)
+    got = run_litert(flatbuffer, ids=ids)["probability"]
+    expected = np.reshape(model(ids, training=False), [-1])
+    return float(np.max(np.abs(got - expected)))
 
 
 def char_lm_state_names(model: keras.Model) -> list[str]:
