@@ -244,7 +244,7 @@ def bench_litert(run_dir, export_dir, reviews, args) -> dict:
         ).numpy()
     }
     for name, flatbuffer in exports.items():
-        runner = litert._interpreter(flatbuffer).get_signature_runner()
+        runner = litert.LiteRTRunner(flatbuffer)  # resets the LSTM states
         fixed = "loop" in name
 
         def call(runner=runner, fixed=fixed):
@@ -308,7 +308,7 @@ def litert_accuracy(model, vectorizer, max_length, exports, args) -> dict:
     for name, flatbuffer in exports.items():
         if "loop" in name:
             continue
-        runner = litert._interpreter(flatbuffer).get_signature_runner()
+        runner = litert.LiteRTRunner(flatbuffer)
         scores = np.zeros(len(ids))
         start = time.perf_counter()
         for i in order:

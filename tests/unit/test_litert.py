@@ -193,3 +193,25 @@ def test_a_converted_model_that_disagrees_with_keras_is_not_written(
     )
     with pytest.raises(litert.LiteRTExportError, match="differs from Keras"):
         litert.export_litert_classifier(model, tmp_path / "x.tflite", 8)
+
+
+def test_a_reused_interpreter_must_reset_the_fused_lstm_state(tmp_path):
+    """The fused kernel carries h and c from one invoke to the next; the
+    runner resets them, so repeated calls give the first call's result."""
+    model, _ = small_classifier()
+    path = litert.export_litert_classifier(model, tmp_path / "m.tflite", None)
+    ids = np.array([[5, 9, 3, 2, 7, 1]], np.int32)
+    expected = model(ids, training=False).numpy().reshape(-1)
+    runner = litert.LiteRTRunner(path.read_bytes())
+    longer = np.array([[4, 4, 8, 1, 2, 3, 9, 9, 6]], np.int32)
+    expected_longer = model(longer, training=False).numpy().reshape(-1)
+    for _ in range(2):  # different lengths: the interpreter is resized
+        np.testing.assert_allclose(
+            runner(ids=ids)["probability"], expected, atol=1e-5
+        )
+        np.testing.assert_allclose(
+            runner(ids=longer)["probability"], expected_longer, atol=1e-5
+        )
+    carried = runner.interpreter.get_signature_runner()
+    first, second = (carried(ids=ids)["probability"] for _ in range(2))
+    assert not np.allclose(first, second)  # without a reset, state carries

@@ -64,9 +64,34 @@ def _interpreter(flatbuffer: bytes):
 
 def run_litert(flatbuffer: bytes, **inputs) -> dict[str, np.ndarray]:
     """Run the `serving_default` signature of a LiteRT model on numpy
-    `inputs`; returns its outputs by name."""
+    `inputs` in a new interpreter; returns its outputs by name."""
     runner = _interpreter(flatbuffer).get_signature_runner("serving_default")
     return runner(**inputs)
+
+
+class LiteRTRunner:
+    """One interpreter for many calls of a LiteRT model's `serving_default`
+    signature, each call independent of the ones before.
+
+    LiteRT's fused LSTM kernel keeps its h and c in variable tensors that
+    persist from one `invoke` to the next (so that a stateful model can be
+    stepped), and starts each call from where the last one ended. Every
+    call here resets them afterwards (`reset_all_variables`), as an app
+    that reuses an interpreter for independent texts must do too.
+
+        runner = LiteRTRunner(path.read_bytes())
+        runner(ids=ids)["probability"]
+    """
+
+    def __init__(self, flatbuffer: bytes):
+        self.interpreter = _interpreter(flatbuffer)
+        self._runner = self.interpreter.get_signature_runner()
+
+    def __call__(self, **inputs) -> dict[str, np.ndarray]:
+        outputs = self._runner(**inputs)
+        # Zero the states for the next call (the first starts from zeros).
+        self.interpreter.reset_all_variables()
+        return outputs
 
 
 QUANTIZATIONS = ("none", "dynamic", "float16")
@@ -238,7 +263,7 @@ def max_difference(flatbuffer: bytes, model: keras.Model, ids) -> float:
     """Largest difference between a classifier export's probabilities and
     the Keras model's on `ids`."""
     ids = np.asarray(ids, np.int32)
-    got = run_litert(flatbuffer, ids=ids)["probability"]
+    got = run_litert(flatbuffer, ids=ids)["probability"]  # new interpreter
     expected = np.reshape(model(ids, training=False), [-1])
     return float(np.max(np.abs(got - expected)))
 
