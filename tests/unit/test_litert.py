@@ -215,3 +215,35 @@ def test_a_reused_interpreter_must_reset_the_fused_lstm_state(tmp_path):
     carried = runner.interpreter.get_signature_runner()
     first, second = (carried(ids=ids)["probability"] for _ in range(2))
     assert not np.allclose(first, second)  # without a reset, state carries
+
+
+def test_char_lm_step_with_internal_state_is_fused(tmp_path, caplog):
+    """`state="internal"`: the LSTM is the fused kernel, its state lives in
+    the interpreter, and stepping it generates Keras's logits; a reset
+    starts a new text."""
+    model = small_char_lm()
+    path = litert.export_litert_char_lm_step(
+        model, tmp_path / "step.tflite", state="internal"
+    )
+    flatbuffer = path.read_bytes()
+    ops = litert.op_names(flatbuffer)
+    assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 1 and "WHILE" not in ops
+    runner = StateRunner.for_model(model)
+    ids = [3, 1, 4, 1, 5, 9, 2, 6]
+    keras_logits, _ = runner(np.array([ids]), runner.initial_state(1))
+    interpreter = litert._interpreter(flatbuffer)
+    step = interpreter.get_signature_runner()
+    for _ in range(2):
+        for t, next_id in enumerate(ids):
+            logits = step(id=np.array([[next_id]], np.int32))["logits"]
+            np.testing.assert_allclose(logits[0], keras_logits[0, t], atol=1e-5)
+        interpreter.reset_all_variables()
+
+
+def test_the_explicit_state_step_says_it_keeps_the_loop(tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        path = litert.export_litert_char_lm_step(
+            small_char_lm(), tmp_path / "step.tflite"
+        )
+    assert "converter declined" in caplog.text
+    assert "WHILE" in litert.op_names(path.read_bytes())

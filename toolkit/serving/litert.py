@@ -284,17 +284,32 @@ def export_litert_char_lm_step(
     path: str | pathlib.Path,
     atol: float = 1e-5,
     seed: int = 0,
+    state: str = "explicit",
 ) -> pathlib.Path:
     """Write `path` (.tflite): one step of a character LM
     (`toolkit.text.models.build_char_lm`).
 
-    Inputs: `id` `(1, 1)` int32 and every state `(1, units)` float32 named
-    as `char_lm_state_names` gives (zeros to start). Outputs: `logits`
-    `(1, vocab_size)` and the new states under the same names. Feed the
-    prime one character at a time, then sample from the logits and feed
-    the choice back. Checked against Keras over a few steps before
+    `state="explicit"`: inputs `id` `(1, 1)` int32 and every state
+    `(1, units)` float32 named as `char_lm_state_names` gives (zeros to
+    start); outputs `logits` `(1, vocab_size)` and the new states under the
+    same names. The graph reads each LSTM's cell state, so the converter
+    keeps the loop (builtin ops, not the fused kernel).
+
+    `state="internal"`: input `id`, output `logits`; the LSTMs are LiteRT's
+    fused kernel, whose h and c live in the interpreter's variable tensors
+    and carry from one `invoke` to the next. Reuse one interpreter for a
+    text and call `reset_all_variables()` to start another.
+
+    Feed the prime one character at a time, then sample from the logits
+    and feed the choice back. Checked against Keras over a few steps before
     writing.
     """
+    if state not in ("explicit", "internal"):
+        raise LiteRTExportError(
+            f"`state` must be 'explicit' or 'internal', got {state!r}."
+        )
+    if state == "internal":
+        return _export_internal_state_step(model, path, atol, seed)
     runner = StateRunner.for_model(model)
     names = char_lm_state_names(model)
     sizes = [size for layer in runner.state_sizes for size in layer]
@@ -324,4 +339,35 @@ def export_litert_char_lm_step(
         }
         _check(flatbuffer, inputs, expected, atol, path)
         states = [expected[name] for name in names]
+    return _write(flatbuffer, path)
+
+
+def _export_internal_state_step(model, path, atol, seed) -> pathlib.Path:
+    runner = StateRunner.for_model(model)
+
+    def step(id):
+        zeros = [
+            [tf.zeros([1, size]) for size in sizes]
+            for sizes in runner.state_sizes
+        ]
+        logits, _ = runner.call_tensors(id, zeros)
+        return {"logits": tf.reshape(logits, [1, -1])}
+
+    flatbuffer = _convert(
+        [runner.model], step, [tf.TensorSpec([1, 1], tf.int32, name="id")]
+    )
+    vocab_size = model.get_layer("embedding").input_dim
+    ids = np.random.default_rng(seed).integers(0, vocab_size, 6)
+    expected, _ = runner(ids[None], runner.initial_state(1))
+    interpreter = _interpreter(flatbuffer)
+    step_runner = interpreter.get_signature_runner()
+    for t, next_id in enumerate(ids):
+        got = step_runner(id=np.array([[next_id]], np.int32))["logits"]
+        error = float(np.max(np.abs(got[0] - expected[0, t])))
+        if not np.isfinite(error) or error > atol:
+            raise LiteRTExportError(
+                f"The converted step differs from Keras by {error:.2e} at "
+                f"step {t} (allowed {atol:g}); nothing was written to "
+                f"{path}."
+            )
     return _write(flatbuffer, path)
