@@ -194,3 +194,21 @@ def test_serving_limits_are_checked_when_made():
         export.ServingLimits(max_generate_length=2**31)
     with pytest.raises(ValueError, match="got 1.5"):
         export.ServingLimits(max_prime_chars=1.5)
+
+
+def test_warm_up_compiles_every_bucket_before_the_first_request(classifier):
+    """`warm_up` runs one call per (length, batch) bucket that the export
+    compiles, and the scores after it are the model's."""
+    model, vectorizer, paths = classifier
+    served = tf.saved_model.load(str(paths[True]))
+    shapes = {k: v.numpy().tolist() for k, v in served.shapes().items()}
+    assert shapes == {"lengths": [16, 32, 40], "batches": [1, 2, 4]}
+    assert export.warm_up(served, batches=(1,))["shapes"] == 3
+    assert export.warm_up(served)["shapes"] == 9
+    texts = ["a great film", "dull and long, a waste"]
+    ids = vectorizer(tf.constant(texts))
+    np.testing.assert_allclose(
+        served.serve(tf.constant(texts)),
+        model(ids, training=False).numpy().reshape(-1),
+        atol=1e-5,
+    )
