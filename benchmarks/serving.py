@@ -19,6 +19,8 @@ Reports, with the CPU model:
 - `generate(200)` characters/s of the character LM, and `next_char_probs`
   latency;
 - resident memory before and after `--calls` single-review calls;
+- with `--char-lm-run` (a char_lm.py run folder): generate() characters/s
+  of its model exported with and without the XLA-compiled step;
 - with `--litert` (an IMDB run folder as `--classifier`): the run's
   classifier exported to LiteRT (float32, dynamic-range int8 weights,
   float16 weights; fused LSTM kernel; batch 1, free length), and, with
@@ -326,6 +328,58 @@ def litert_accuracy(model, vectorizer, max_length, exports, args) -> dict:
     return accuracy
 
 
+def bench_generation_xla(run_dir: pathlib.Path, args) -> dict:
+    """generate(`--generate`) characters/s of a character-LM run's model
+    exported with and without the XLA-compiled step (same checkout)."""
+    import keras
+    import tensorflow as tf
+
+    import toolkit  # noqa: F401
+    from toolkit.data import CharVocabulary
+    from toolkit.serving import export
+
+    model = keras.saving.load_model(run_dir / "model.keras")
+    vocabulary = CharVocabulary.from_json(
+        (run_dir / "vocabulary.json").read_text()
+    )
+    results = {}
+    print(f"\nCharacter LM generate({args.generate}), median of 5:")
+    with tempfile.TemporaryDirectory() as folder:
+        for jit in (False, True):
+            target = pathlib.Path(folder) / f"jit_{jit}"
+            export.export_char_lm(model, vocabulary, target, jit_compile=jit)
+            lm = tf.saved_model.load(str(target))
+
+            def generate(seed, lm=lm):
+                return lm.generate(
+                    tf.constant("ROMEO:\n"),
+                    tf.constant(args.generate, tf.int32),
+                    tf.constant(0.8),
+                    tf.constant(seed, tf.int64),
+                ).numpy()
+
+            start = time.perf_counter()
+            generate(0)
+            first = time.perf_counter() - start
+            times = []
+            for seed in range(1, 6):
+                start = time.perf_counter()
+                generate(seed)
+                times.append(time.perf_counter() - start)
+            seconds = statistics.median(times)
+            name = "XLA step" if jit else "plain graph"
+            results[name] = {
+                "characters_per_s": args.generate / seconds,
+                "first_call_s": first,
+            }
+            print(
+                f"  {name}: {args.generate / seconds:,.0f} characters/s "
+                f"(first call {first:.1f} s)",
+                flush=True,
+            )
+    return results
+
+
 def bench_char_lm(export_dir: str, args) -> None:
     import tensorflow as tf
 
@@ -382,6 +436,11 @@ def main() -> None:
     parser.add_argument("--litert-accuracy", action="store_true")
     parser.add_argument("--litert-accuracy-reviews", type=int)
     parser.add_argument("--json", type=pathlib.Path, help="write results")
+    parser.add_argument(
+        "--char-lm-run",
+        type=pathlib.Path,
+        help="a char_lm.py run folder: generation with and without XLA",
+    )
     args = parser.parse_args()
     print(f"Machine: {machine()}")
     with tempfile.TemporaryDirectory() as folder:
@@ -410,6 +469,20 @@ def main() -> None:
                 bench_classifier(export_dir, reviews, args)
         if args.char_lm:
             bench_char_lm(args.char_lm, args)
+        if args.char_lm_run:
+            results = bench_generation_xla(args.char_lm_run, args)
+            if args.json:
+                args.json.write_text(
+                    json.dumps(
+                        {
+                            "command": " ".join(sys.argv),
+                            "machine": machine(),
+                            "date": time.strftime("%Y-%m-%d"),
+                            "results": results,
+                        },
+                        indent=1,
+                    )
+                )
 
 
 if __name__ == "__main__":

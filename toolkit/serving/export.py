@@ -251,6 +251,7 @@ def export_char_lm(
     vocabulary: CharVocabulary,
     path: str | pathlib.Path,
     limits: ServingLimits = ServingLimits(),
+    jit_compile: bool = True,
 ) -> pathlib.Path:
     """Write a SavedModel of a character LM (from
     `toolkit.text.models.build_char_lm`) with two signatures that need only
@@ -272,6 +273,10 @@ def export_char_lm(
     longer than `limits.max_prime_chars`). `generate` refuses a `length`
     above `limits.max_generate_length` before any work; the `limits`
     signature returns both limits.
+
+    With `jit_compile`, each generated character is one call of a step of
+    fixed shape (one id and the states in, logits and states out) compiled
+    with XLA once, on the first `generate`.
     """
     path = pathlib.Path(path)
     runner = StateRunner.for_model(model)
@@ -286,6 +291,11 @@ def export_char_lm(
         """`ids` `(steps,)` from `states` -> last logits `(1, vocab)`."""
         logits, states = runner.call_tensors(tf.reshape(ids, [1, -1]), states)
         return logits[:, -1], states
+
+    @tf.function(jit_compile=jit_compile)
+    def step(next_id, states):
+        """One generated character: id `()` -> logits `(1, vocab)`."""
+        return run(tf.reshape(next_id, [1]), states)
 
     def read_prime(prime):
         prime = _checked(prime, _utf8_check(prime))
@@ -348,7 +358,7 @@ def export_char_lm(
             next_id = tf.cast(
                 tf.where(temperature > 0, sampled[0, 0], greedy[0]), tf.int32
             )
-            logits, states = run(next_id, states)
+            logits, states = step(next_id, states)
             return i + 1, logits, states, chosen.write(i, next_id)
 
         chosen = tf.TensorArray(tf.int32, size=length)
