@@ -265,10 +265,11 @@ def bench_litert(run_dir, export_dir, reviews, args) -> dict:
     )
     for name, call in rows.items():
         result = load_test(call, 1, args.seconds)
-        size = len(exports[name]) / 1e6 if name in exports else float("nan")
+        size = len(exports[name]) / 1e6 if name in exports else None
+        shown = "-" if size is None else f"{size:.1f}"
         print(
             f"| {name} | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | "
-            f"{size:.1f} |",
+            f"{shown} |",
             flush=True,
         )
         results[name] = {**result, "size_mb": size}

@@ -66,7 +66,7 @@ def test_markers_are_known_and_every_skip_gives_its_reason():
     # The blocks left out, named here so that a new one is a decision.
     assert skipped == {"data.md": [TEXT8_REASON]}
     kinds = [block["kind"] for page in PAGES for block in blocks(page)]
-    assert kinds.count("setup") == 3 and kinds.count("needs-data") == 1
+    assert kinds.count("setup") == 4 and kinds.count("needs-data") == 1
 
 
 def page_script(page: pathlib.Path) -> str:
