@@ -1,4 +1,4 @@
-"""The five scripts from a user's terminal, on one convention
+"""The six scripts from a user's terminal, on one convention
 (`recipes/_cli.py`): `--help` starts with a one-line description and
 documents every option; errors are one `error:` line (status 2 for a bad
 command line, 1 for a failed run), without TensorFlow's native start-up
