@@ -1,16 +1,22 @@
 """LiteRT (TensorFlow Lite) export of the models' numeric parts, for
 mobile and embedded runtimes.
 
-LiteRT's builtin ops take the toolkit's recurrent loop when every shape is
-fixed, so each export here has a fixed-shape signature:
+Toolkit LSTM layers become LiteRT's fused `UNIDIRECTIONAL_SEQUENCE_LSTM`
+kernel (`toolkit.litert_composite`); a layer that cannot is named in a
+warning with the reason and converts as a loop of builtin ops, which needs
+every shape fixed.
 
 * `export_litert_classifier`: token ids `(batch_size, sequence_length)`
-  int32 (0 is padding, masked) -> positive-class probabilities
-  `(batch_size,)` float32. Tokenize on the device with the run's
-  vocabulary.txt.
-* `export_litert_char_lm_step`: one character id `(1, 1)` int32 and the
-  recurrent states -> the next character's logits `(1, vocab_size)` and the
-  new states; the caller loops it to read a prime and generate.
+  int32 (0 is padding, on the right) -> positive-class probabilities
+  `(batch_size,)` float32; with fused LSTMs the length may be left free.
+  Tokenize on the device with the run's vocabulary.txt. Optionally
+  quantized (`quantize="dynamic"` or `"float16"`).
+* `export_litert_char_lm_step`: one character id `(1, 1)` int32 -> the
+  next character's logits, with the recurrent states as explicit inputs
+  and outputs (a loop) or kept inside the interpreter (`state="internal"`,
+  fused); the caller loops it to read a prime and generate.
+* `LiteRTRunner`: one interpreter reused for independent calls; the fused
+  kernel carries its state from one call to the next unless reset.
 
 Two routes that look equivalent are not: a dynamic batch needs TensorFlow
 (Flex) ops that the stock interpreter lacks, and converting a
