@@ -55,6 +55,21 @@ from rnn_throughput import machine  # noqa: E402 (this folder)
 import recipes  # noqa: E402, F401 (TensorFlow imported quietly)
 
 
+def write_results(path: pathlib.Path, results: dict) -> None:
+    """`results` as JSON with the command, the machine and the date."""
+    path.write_text(
+        json.dumps(
+            {
+                "command": " ".join(sys.argv),
+                "machine": machine(),
+                "date": time.strftime("%Y-%m-%d"),
+                "results": results,
+            },
+            indent=1,
+        )
+    )
+
+
 def resident_mib() -> float:
     """This process's resident memory now, in MiB (Linux)."""
     for line in pathlib.Path("/proc/self/status").read_text().splitlines():
@@ -455,17 +470,7 @@ def main() -> None:
                     args.classifier, export_dir, reviews, args
                 )
                 if args.json:
-                    args.json.write_text(
-                        json.dumps(
-                            {
-                                "command": " ".join(sys.argv),
-                                "machine": machine(),
-                                "date": time.strftime("%Y-%m-%d"),
-                                "results": results,
-                            },
-                            indent=1,
-                        )
-                    )
+                    write_results(args.json, results)
             else:
                 bench_classifier(export_dir, reviews, args)
         if args.char_lm:
@@ -473,17 +478,7 @@ def main() -> None:
         if args.char_lm_run:
             results = bench_generation_xla(args.char_lm_run, args)
             if args.json:
-                args.json.write_text(
-                    json.dumps(
-                        {
-                            "command": " ".join(sys.argv),
-                            "machine": machine(),
-                            "date": time.strftime("%Y-%m-%d"),
-                            "results": results,
-                        },
-                        indent=1,
-                    )
-                )
+                write_results(args.json, results)
 
 
 if __name__ == "__main__":

@@ -95,15 +95,7 @@ def fused_recurrence(
         recurrent_kernel = cell.recurrent_kernel
     recurrent_kernel = ops.copy(ops.cast(recurrent_kernel, dtype))
 
-    time_mask = None
-    if mask is not None:
-        time_mask = ops.cast(
-            ops.expand_dims(ops.transpose(mask, (1, 0)), -1), dtype
-        )
-    if go_backwards:
-        projected = ops.flip(projected, 0)
-        if time_mask is not None:
-            time_mask = ops.flip(time_mask, 0)
+    projected, time_mask = time_major_inputs(projected, mask, go_backwards)
     h0 = ops.convert_to_tensor(initial_state[0], dtype)
     c0 = ops.convert_to_tensor(initial_state[1], dtype) if is_lstm else None
     # Without a mask the last output is the final h state.
@@ -143,12 +135,7 @@ def fused_recurrence(
         outputs, saved, final = forward(with_factors=training)
 
         def grad(*upstream):
-            if len(upstream) == 1 and isinstance(upstream[0], (tuple, list)):
-                upstream = tuple(upstream[0])  # JAX: one cotangent tuple.
-            if sequence_outputs:
-                d_outputs, d_final = upstream[0], list(upstream[1:])
-            else:
-                d_outputs, d_final = None, list(upstream)
+            d_outputs, d_final = split_upstream(upstream, sequence_outputs)
             factors = (
                 saved
                 if training or not is_lstm
@@ -180,7 +167,39 @@ def fused_recurrence(
             return (outputs, *final), grad
         return tuple(final), grad
 
-    result = list(run(*args))
+    return layer_results(run(*args), sequence_outputs)
+
+
+def time_major_inputs(projected, mask, go_backwards):
+    """`(projected, time_mask)` in the loop's order: the mask time-major
+    `(timesteps, batch, 1)` in `projected`'s dtype (or `None`), both
+    reversed in time for `go_backwards`."""
+    time_mask = None
+    if mask is not None:
+        time_mask = ops.cast(
+            ops.expand_dims(ops.transpose(mask, (1, 0)), -1), projected.dtype
+        )
+    if go_backwards:
+        projected = ops.flip(projected, 0)
+        if time_mask is not None:
+            time_mask = ops.flip(time_mask, 0)
+    return projected, time_mask
+
+
+def split_upstream(upstream, sequence_outputs):
+    """`(d_outputs or None, [d_final_state, ...])` from a custom gradient's
+    upstream gradients."""
+    if len(upstream) == 1 and isinstance(upstream[0], (tuple, list)):
+        upstream = tuple(upstream[0])  # JAX: one cotangent tuple.
+    if sequence_outputs:
+        return upstream[0], list(upstream[1:])
+    return None, list(upstream)
+
+
+def layer_results(result, sequence_outputs):
+    """`(last_output, outputs, final_states)` from the custom gradient's
+    results: `(outputs, *states)`, or the states alone."""
+    result = list(result)
     if sequence_outputs:
         outputs, *final_states = result
         return outputs[-1], outputs, final_states

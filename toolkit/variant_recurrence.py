@@ -26,6 +26,11 @@ import keras
 from keras import ops
 
 from toolkit._scan import scan
+from toolkit.recurrence import (
+    layer_results,
+    split_upstream,
+    time_major_inputs,
+)
 
 FUSED_BACKENDS = ("tensorflow", "jax")
 
@@ -341,15 +346,7 @@ def variant_recurrence(
         ops.copy(ops.cast(weight, dtype))
         for weight in [recurrent_kernel, *rule.params()]
     ]
-    time_mask = None
-    if mask is not None:
-        time_mask = ops.cast(
-            ops.expand_dims(ops.transpose(mask, (1, 0)), -1), dtype
-        )
-    if go_backwards:
-        projected = ops.flip(projected, 0)
-        if time_mask is not None:
-            time_mask = ops.flip(time_mask, 0)
+    projected, time_mask = time_major_inputs(projected, mask, go_backwards)
     states = [ops.convert_to_tensor(state, dtype) for state in initial_state]
     sequence_outputs = return_sequences or time_mask is not None
     n_params, n_states = len(params), len(states)
@@ -385,12 +382,7 @@ def variant_recurrence(
         outputs, h_seq, saved, final = forward(training)
 
         def grad(*upstream):
-            if len(upstream) == 1 and isinstance(upstream[0], (tuple, list)):
-                upstream = tuple(upstream[0])  # JAX: one cotangent tuple.
-            if sequence_outputs:
-                d_outputs, d_final = upstream[0], list(upstream[1:])
-            else:
-                d_outputs, d_final = None, list(upstream)
+            d_outputs, d_final = split_upstream(upstream, sequence_outputs)
             h_seq_b, saved_b = h_seq, saved
             if not training:
                 _, h_seq_b, saved_b, _ = forward(with_saved=True)
@@ -417,11 +409,7 @@ def variant_recurrence(
             return (outputs, *final), grad
         return tuple(final), grad
 
-    result = list(run(*args))
-    if sequence_outputs:
-        outputs, *final_states = result
-        return outputs[-1], outputs, final_states
-    return result[0], result[0], result
+    return layer_results(run(*args), sequence_outputs)
 
 
 def _forward(
