@@ -231,3 +231,24 @@ def test_generation_under_xla_samples_what_the_plain_graph_samples(tmp_path):
         ]
     assert texts[True] == texts[False]
     assert all(len(text.decode()) == 30 for text in texts[True])
+
+
+def test_tf_serving_warmup_records_are_valid_serve_requests(classifier):
+    """The export's `assets.extra/tf_serving_warmup_requests` holds one
+    PredictionLog per length bucket (batch 1 by default), each a `serve`
+    request that the SavedModel answers."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = classifier[2][True]
+    records = tf.data.TFRecordDataset(str(path / export.WARMUP_FILE))
+    served = tf.saved_model.load(str(path))
+    lengths = []
+    for record in records:
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        request = log.predict_log.request
+        assert request.model_spec.signature_name == "serve"
+        texts = tf.make_ndarray(request.inputs["texts"])
+        assert texts.shape == (1,)
+        lengths.append(len(texts[0].split()))
+        assert served.serve(tf.constant(texts)).shape == (1,)
+    assert lengths == [16, 32, 40]

@@ -120,6 +120,7 @@ def export_text_classifier(
     limits: ServingLimits = ServingLimits(),
     jit_compile: bool = True,
     chunk_size: int = 64,
+    warmup_batches: tuple[int, ...] = (1,),
 ) -> pathlib.Path:
     """Write a SavedModel whose `serve` signature maps a batch of UTF-8
     strings `(batch,)` to positive-class probabilities `(batch,)` float32.
@@ -136,7 +137,11 @@ def export_text_classifier(
     a few fixed shapes: lengths of 16, 32, 64, ... up to `max_length`, and
     batches of 1, 2, 4, ... up to `chunk_size`, bigger batches running as
     chunks of `chunk_size`. Each shape compiles on its first call (about
-    a second or two on a CPU).
+    a second or two on a CPU), unless the server warms the model up: TF
+    Serving replays `assets.extra/tf_serving_warmup_requests` (one
+    `serve` request per length bucket at each batch size of
+    `warmup_batches`) when it loads the model, and a Python server calls
+    `warm_up`. The `shapes` signature returns the buckets.
     """
     path = pathlib.Path(path)
     if max_length < 1 or chunk_size < 1:
@@ -208,7 +213,49 @@ def export_text_classifier(
     # The compiled shapes, for `warm_up`.
     archive.add_endpoint(name="shapes", fn=read_shapes, input_signature=[])
     archive.write_out(str(path), verbose=False)
+    write_warmup_requests(
+        path, [(length, size) for length in lengths for size in warmup_batches]
+    )
     return path
+
+
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+
+
+def _warmup_texts(length: int, size: int) -> list[str]:
+    # `length` words tokenize to `length` ids (unknown words are ids too):
+    # the length bucket itself.
+    return [" ".join(["w"] * length)] * size
+
+
+def write_warmup_requests(path, shapes) -> pathlib.Path:
+    """TF Serving's warm-up file in the SavedModel folder `path`: one
+    `PredictionLog` (a `serve` request of `size` texts that tokenize to
+    `length` ids) per `(length, size)` of `shapes`, which TF Serving runs
+    when it loads the model, before any client request."""
+    from tensorflow_serving.apis import (
+        model_pb2,
+        predict_pb2,
+        prediction_log_pb2,
+    )
+
+    target = pathlib.Path(path) / WARMUP_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(target)) as writer:
+        for length, size in shapes:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(signature_name="serve"),
+                inputs={
+                    "texts": tf.make_tensor_proto(
+                        _warmup_texts(length, size), dtype=tf.string
+                    )
+                },
+            )
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+    return target
 
 
 def warm_up(served, batches=None) -> dict:
@@ -230,9 +277,7 @@ def warm_up(served, batches=None) -> dict:
     start, count = time.perf_counter(), 0
     for length in shapes["lengths"]:
         for size in sizes:
-            # `length` words tokenize to `length` ids (unknown words are
-            # ids too), the bucket itself.
-            served.serve(tf.constant([" ".join(["w"] * length)] * size))
+            served.serve(tf.constant(_warmup_texts(length, size)))
             count += 1
     return {"shapes": count, "seconds": time.perf_counter() - start}
 
