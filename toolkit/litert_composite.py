@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import logging
 import uuid
 
@@ -41,15 +42,24 @@ BATCH_NOT_FIXED = "the batch size is not fixed"
 _ACTIVE = contextvars.ContextVar("toolkit_litert_composite", default=None)
 
 
+@dataclasses.dataclass
+class FusionReport:
+    """What the traces inside `composite_lstm()` did: the names of the
+    layers traced as the composite op, and why each other one was not."""
+
+    composite: set = dataclasses.field(default_factory=set)
+    not_fused: dict = dataclasses.field(default_factory=dict)
+
+
 @contextlib.contextmanager
 def composite_lstm():
     """Within this context, toolkit LSTM layers traced at inference run as
     LiteRT's composite LSTM op where they can (`composite_blocker`).
-    Yields a dict that collects, per layer name, why a layer could not."""
-    not_fused: dict[str, str] = {}
-    token = _ACTIVE.set(not_fused)
+    Yields the `FusionReport` of the traces."""
+    report = FusionReport()
+    token = _ACTIVE.set(report)
     try:
-        yield not_fused
+        yield report
     finally:
         _ACTIVE.reset(token)
 
@@ -62,7 +72,7 @@ def record_not_fused(layer, reason: str) -> None:
     """Note why `layer` runs as a loop in this export (a trace with a free
     batch size is not the converted one and is not noted)."""
     if reason != BATCH_NOT_FIXED:
-        _ACTIVE.get()[layer.name] = reason
+        _ACTIVE.get().not_fused[layer.name] = reason
 
 
 def composite_blocker(layer, initial_state) -> str | None:
@@ -145,6 +155,7 @@ def run_composite(layer, sequences, initial_state, mask):
     refuse such a model)."""
     import tensorflow as tf
 
+    _ACTIVE.get().composite.add(layer.name)
     cell = layer.cell
     weights = [_constant(w) for w in (cell.kernel, cell.recurrent_kernel)]
     weights.append(_constant(cell.bias))
@@ -160,6 +171,7 @@ def run_composite(layer, sequences, initial_state, mask):
     mask = tf.cast(mask, tf.bool)
     lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
     keep = mask[:, :, None]
+    # Zeros of the outputs' shape (batch, timesteps, units).
     zeros = tf.zeros_like(sequences[:, :, :1]) * tf.zeros_like(h0[:, None, :])
     if not layer.go_backwards:
         _, outputs, _, c, _ = lstm(sequences, h0, c0, *weights)

@@ -40,7 +40,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from toolkit.layers import LSTM
 from toolkit.litert_composite import composite_lstm, warn_not_fused
 from toolkit.stepping import StateRunner
 
@@ -120,8 +119,8 @@ def _convert(
     archive = keras.export.ExportArchive()
     for item in track:
         archive.track(item)
-    fusing = composite_lstm() if fuse_lstm else contextlib.nullcontext({})
-    with fusing as not_fused, tempfile.TemporaryDirectory() as folder:
+    fusing = composite_lstm() if fuse_lstm else contextlib.nullcontext()
+    with fusing as report, tempfile.TemporaryDirectory() as folder:
         # The endpoint is traced here and when it is written out.
         archive.add_endpoint(
             name="serving_default", fn=fn, input_signature=input_signature
@@ -142,25 +141,20 @@ def _convert(
                 f"({type(error).__name__}: {first[:300]})."
             ) from error
     if fuse_lstm:
-        _report_fusion(track, flatbuffer, not_fused)
+        _report_fusion(flatbuffer, report)
     return flatbuffer
 
 
-def _report_fusion(track, flatbuffer, not_fused) -> None:
-    """Warn, naming the layer and the reason, for each toolkit LSTM that
+def _report_fusion(flatbuffer, report) -> None:
+    """Warn, naming the layer and the reason, for each toolkit layer that
     did not become LiteRT's fused kernel."""
-    for name, reason in sorted(not_fused.items()):
+    for name, reason in sorted(report.not_fused.items()):
         warn_not_fused(name, reason)
-    lstms = [
-        layer
-        for item in track
-        for layer in getattr(item, "_flatten_layers", lambda: [])()
-        if isinstance(layer, LSTM) and layer.name not in not_fused
-    ]
+    traced = len(report.composite)
     fused = op_names(flatbuffer).count("UNIDIRECTIONAL_SEQUENCE_LSTM")
-    if fused < len(lstms):
+    if fused < traced:
         warn_not_fused(
-            f"{len(lstms) - fused} of {len(lstms)} LSTM layers",
+            f"{traced - fused} of {traced} LSTM layers",
             "the converter declined them: a graph that reads a layer's "
             "final cell state (a step model that hands its states on) "
             "keeps the loop",
