@@ -136,16 +136,20 @@ def read_utf8(data: bytes, where: str) -> str:
 
 
 def load_saved_model(path: str, signature: str, other_script: str):
-    """The SavedModel in `path` that has `signature`, loaded; a
+    """The SavedModel in `path` (a SavedModel folder, or a run folder
+    holding one in saved_model/) that has `signature`, loaded; a
     `CommandError` for a folder without one, an unreadable one, or an
     export of another kind (served by `other_script`)."""
     import tensorflow as tf
 
     folder = pathlib.Path(path)
+    if (folder / "saved_model" / "saved_model.pb").is_file():
+        folder = folder / "saved_model"  # a run folder: its export
     if not (folder / "saved_model.pb").is_file():
         raise CommandError(
-            f"{folder} is not a SavedModel folder (no saved_model.pb); pass "
-            "the run's saved_model/ folder."
+            f"{folder} is neither a run folder with a saved_model/ export "
+            "nor a SavedModel folder (no saved_model.pb); pass the run "
+            "folder or its saved_model/ folder."
         )
     try:
         loaded = tf.saved_model.load(str(folder))

@@ -1,8 +1,11 @@
 """Score reviews with an exported sentiment model (TensorFlow only).
 
-    python recipes/predict.py runs/imdb_sentiment/saved_model "A gem." "Dull."
-    python recipes/predict.py runs/imdb_sentiment/saved_model --file reviews.txt
-    echo "Loved it" | python recipes/predict.py runs/imdb/saved_model -
+    python recipes/predict.py runs/imdb_sentiment "A gem." "Dull."
+    python recipes/predict.py runs/imdb_sentiment --file reviews.txt
+    echo "Loved it" | python recipes/predict.py runs/a/saved_model -
+
+MODEL is an IMDB run folder (its saved_model/ export is used) or a
+SavedModel folder.
 
 Prints one line per text: the positive-class probability, the label at 0.5,
 and the start of the text. `--file` reads one review per line (UTF-8); `-`
@@ -82,7 +85,9 @@ def score(model_dir: str, texts: list[str], batch_size: int = 256):
 def make_parser() -> ArgumentParser:
     parser = ArgumentParser(__doc__, epilog=TRUST_NOTE)
     parser.add_argument(
-        "model_dir", help="the run's saved_model/ folder (from a recipe)"
+        "model_dir",
+        metavar="MODEL",
+        help="an IMDB run folder, or its saved_model/ folder",
     )
     parser.add_argument(
         "texts",

@@ -55,7 +55,9 @@ def make_parser() -> ArgumentParser:
         "folder's checkpoints/best.weights.h5",
     )
     parser.add_argument(
-        "--prime", default="\n", help="text the sample continues"
+        "--prime",
+        help="text the sample continues (default: a newline, or a space "
+        "where the vocabulary has no newline, as in text8)",
     )
     parser.add_argument(
         "--length",
@@ -111,6 +113,8 @@ def from_run_dir(args) -> str:
             f"{run_dir}'s config.json or vocabulary.json cannot be read "
             f"({error}); is it a char_lm run folder?"
         ) from None
+    if args.prime is None:
+        args.prime = default_prime(vocabulary.chars)
     model = build_model(config, len(vocabulary), training=False)
     try:
         model.load_weights(checkpoint, skip_mismatch=False)
@@ -131,6 +135,33 @@ def from_run_dir(args) -> str:
     )
 
 
+def default_prime(characters) -> str:
+    """A newline, or a space where the vocabulary has none (text8's
+    lowercase letters and spaces), else its first character."""
+    for candidate in ("\n", " "):
+        if candidate in characters:
+            return candidate
+    return characters[0]
+
+
+def exported_characters(exported) -> list[str]:
+    """The vocabulary of a character-LM export (`next_char_probs`'
+    `characters`), read by priming with each candidate prime until one is
+    in it."""
+    import tensorflow as tf
+
+    for candidate in ("\n", " "):
+        try:
+            found = exported.next_char_probs(tf.constant(candidate))
+        except tf.errors.InvalidArgumentError:
+            continue  # not in the vocabulary
+        return [c.decode("utf-8") for c in found["characters"].numpy()]
+    raise CommandError(
+        "The export's vocabulary has neither a newline nor a space; give "
+        "--prime."
+    )
+
+
 def from_saved_model(args) -> str:
     import tensorflow as tf
 
@@ -140,6 +171,8 @@ def from_saved_model(args) -> str:
             "sample from the run folder (--run-dir)."
         )
     exported = load_saved_model(args.saved_model, "generate", "predict.py")
+    if args.prime is None:
+        args.prime = default_prime(exported_characters(exported))
     try:
         text = exported.generate(
             tf.constant(args.prime),
@@ -155,7 +188,8 @@ def from_saved_model(args) -> str:
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
     try:
-        utf8_text(args.prime, "--prime")
+        if args.prime is not None:
+            utf8_text(args.prime, "--prime")
         text = from_run_dir(args) if args.run_dir else from_saved_model(args)
     except CommandError as error:
         return fail(str(error), RUN_ERROR)

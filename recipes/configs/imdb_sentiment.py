@@ -151,7 +151,9 @@ class ImdbConfig:
     recurrent_dropout: float = 0.0  # on h_{t-1}, one mask per sequence
     embedding_dropout: float = 0.2  # embedding channels, whole sequence
     # How the sequence of outputs becomes one vector.
-    pooling: Literal["last", "mean", "max", "mean_max"] = "mean_max"
+    pooling: Literal["last", "mean", "max", "mean_max", "last_mean_max"] = (
+        "mean_max"  # last_mean_max: last step, mean and max (ULMFiT's)
+    )
     head_dropout: float = 0.3  # before the classifier layer
     # Keep the embedding (pretrained or PPMI-SVD) fixed while the rest
     # trains: it holds most of the parameters and overfits first.

@@ -245,3 +245,19 @@ def test_imdb_unlabelled_reviews_in_text8_format(tmp_path):
     assert corpus.vocabulary == TEXT8_VOCABULARY
     assert "not text8" in corpus.metadata["note"]
     assert list(corpus.metadata["fractions"].values()) == [0.9, 0.05, 0.05]
+
+
+@pytest.mark.parametrize("source", ["--run-dir", "--saved-model", "run folder"])
+def test_sample_defaults_work_on_a_text8_format_run(text8_run, source, capsys):
+    """text8's vocabulary has no newline: the default prime is a space,
+    from the run folder, from the export, and from the run folder given
+    as --saved-model."""
+    target = {
+        "--run-dir": f"--run-dir={text8_run}",
+        "--saved-model": f"--saved-model={text8_run / 'saved_model'}",
+        "run folder": f"--saved-model={text8_run}",
+    }[source]
+    assert sample.main([target, "--length=20", "--seed=1"]) == 0
+    printed = capsys.readouterr().out.rstrip("\n")
+    assert printed.startswith(" ") and len(printed) == 21
+    assert set(printed) <= set(TEXT8_VOCABULARY.chars)

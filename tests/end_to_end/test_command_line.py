@@ -100,8 +100,9 @@ def test_a_bad_command_line_is_one_error_line_and_status_2(
             "predict.py",
             ["no_such_folder", "a review"],
             1,
-            "error: no_such_folder is not a SavedModel folder (no "
-            "saved_model.pb); pass the run's saved_model/ folder.",
+            "error: no_such_folder is neither a run folder with a "
+            "saved_model/ export nor a SavedModel folder (no saved_model.pb); "
+            "pass the run folder or its saved_model/ folder.",
         ),
     ],
     ids=["recipe", "predict"],

@@ -89,14 +89,16 @@ def processes(smoke_run, tmp_path_factory, run_side_by_side):
                 saved_model,
                 "--all",
             ],
+            # The run folder itself: predict.py finds its saved_model/.
             "predict": [
                 predict,
-                saved_model,
+                str(smoke_run),
                 "loved it",
                 "--file",
                 str(reviews),
                 "--json",
             ],
+            "predict_export": [predict, saved_model, "loved it", "--json"],
             # A folder that is not a SavedModel (it holds reviews.txt).
             "missing": [predict, str(folder), "text"],
         }
@@ -168,9 +170,14 @@ def test_predict_cli_scores_texts_and_files(processes):
         "awful boring waste",
     ]
     assert all(0.0 <= s["probability"] <= 1.0 for s in scored)
+    # The export folder gives the run folder's score for the same text.
+    export_result = processes["predict_export"]
+    assert export_result.returncode == 0, export_result.stderr[-2000:]
+    (same,) = json.loads(export_result.stdout)
+    assert same == scored[0]
     missing = processes["missing"]
     assert missing.returncode != 0
-    assert "not a SavedModel folder" in missing.stderr
+    assert "neither a run folder" in missing.stderr
 
 
 class Interrupt(keras.callbacks.Callback):

@@ -174,3 +174,24 @@ def test_a_config_saved_before_a_setting_moved_still_loads():
     assert from_dict(Outer, {"epochs": 1, "phase_epochs": 4}) == Outer(
         epochs=1, phase=Phase(epochs=4)
     )
+
+
+@pytest.mark.parametrize(
+    "module", ["imdb_sentiment", "char_lm", "gradient_flow"]
+)
+def test_every_value_a_preset_uses_is_accepted_on_the_command_line(module):
+    """A preset's text values (pooling, cell, schedule, ...) can all be
+    given as `--key=value` to the recipe's default config."""
+    import importlib
+
+    presets = importlib.import_module(f"recipes.configs.{module}").PRESETS
+    base = next(iter(presets.values()))
+    for name, preset in presets.items():
+        for key, value in config_lib.flat_values(preset).items():
+            if isinstance(value, str) and key not in ("run_dir", "corpus"):
+                option = f"--{key.replace('_', '-')}={value}"
+                parsed = parse_overrides(base, [option])
+                assert config_lib.flat_values(parsed)[key] == value, (
+                    name,
+                    option,
+                )
