@@ -223,6 +223,15 @@ class _DenseRecurrentCell(DropoutMaskMixin, keras.layers.Layer):
     def _gates_to_state(self, z, states):
         raise NotImplementedError
 
+    def standard_kernel_blocker(self) -> str | None:
+        """Why this cell is not the LSTM that the cuDNN and LiteRT kernels
+        compute (tanh, sigmoid gates, a bias), or `None`."""
+        return (
+            "it is a vanilla RNN: the cuDNN and LiteRT kernels used here are "
+            "LSTMs (the LiteRT converter has no composite route to its RNN "
+            "kernel)"
+        )
+
     def call(self, inputs, states, training=False):
         nested = isinstance(states, (list, tuple))
         states = list(states) if nested else [states]
@@ -399,6 +408,8 @@ class LSTMCell(_DenseRecurrentCell):
     # `toolkit.lstm_variants`), and the name its layer gives it.
     variant_arguments: tuple[str, ...] = ()
     default_name = "lstm_cell"
+    # A variant's fused-loop rule (`toolkit.variant_recurrence`).
+    fused_rule: str | None = None
 
     def __init__(
         self,
@@ -451,6 +462,19 @@ class LSTMCell(_DenseRecurrentCell):
         c, o = self.cell_state_and_output_gate(z, states[1])
         h = o * self.activation(c)
         return h, [h, c]
+
+    def standard_kernel_blocker(self) -> str | None:
+        if self.fused_rule is not None:
+            return (
+                f"{type(self).__name__} has no LiteRT kernel and no cuDNN one"
+            )
+        if self.activation is not keras.activations.tanh:
+            return "activation is not tanh"
+        if self.recurrent_activation is not keras.activations.sigmoid:
+            return "recurrent_activation is not sigmoid"
+        if not self.use_bias:
+            return "use_bias=False"
+        return None
 
     def cell_state_and_output_gate(self, z, c_tm1):
         """`(c_t, o_t)` from the pre-activations `z` `(batch, 4 units)` and

@@ -77,20 +77,9 @@ def record_not_fused(layer, reason: str) -> None:
 
 def composite_blocker(layer, initial_state) -> str | None:
     """Why `layer` cannot run as the fused LiteRT LSTM, or `None`."""
-    cell = layer.cell
-    if getattr(cell, "gate_count", 1) != 4:
-        return (
-            "it is a vanilla RNN: the LiteRT converter fuses only LSTMs "
-            "(there is no composite-op route to its RNN kernel)"
-        )
-    if getattr(cell, "fused_rule", None):
-        return f"{type(cell).__name__} has no LiteRT kernel"
-    if cell.activation is not keras.activations.tanh:
-        return "activation is not tanh"
-    if cell.recurrent_activation is not keras.activations.sigmoid:
-        return "recurrent_activation is not sigmoid"
-    if not cell.use_bias:
-        return "use_bias=False"
+    reason = layer.cell.standard_kernel_blocker()
+    if reason is not None:
+        return reason
     if layer.unroll:
         return "unroll=True"
     if any(state.shape[0] is None for state in initial_state):

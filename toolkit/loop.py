@@ -50,11 +50,7 @@ from keras import ops
 from toolkit import litert_composite
 from toolkit._keras_private import backend_lstm, backend_rnn
 from toolkit.recurrence import fused_recurrence, fused_recurrence_supported
-from toolkit.variant_recurrence import (
-    is_variant,
-    variant_recurrence,
-    variant_recurrence_supported,
-)
+from toolkit.variant_recurrence import is_variant, variant_recurrence
 
 # Whether `use_cudnn="auto"` tries cuDNN first, per backend.
 # - jax: no. On an NVIDIA H200 (keras 3.15.1, jax 0.11.2, float32, batch
@@ -78,11 +74,7 @@ def cudnn_allowed(layer, training=False) -> bool:
     cell = layer.cell
     return (
         getattr(layer, "use_cudnn", False) in ("auto", True)
-        and cell.gate_count == 4
-        and not is_variant(cell)
-        and cell.activation is keras.activations.tanh
-        and cell.recurrent_activation is keras.activations.sigmoid
-        and cell.use_bias
+        and cell.standard_kernel_blocker() is None
         and not layer.unroll
         and not (training and cell.recurrent_dropout > 0)
         and not (training and layer.recurrent_weight_dropout > 0)
@@ -99,10 +91,6 @@ def loop_plan(layer, training=False) -> list[str]:
             return ["cudnn"]
         if AUTO_TAKES_CUDNN.get(_backend(), True):
             return ["cudnn", "fused"]
-    if is_variant(layer.cell):
-        if variant_recurrence_supported(layer.cell, layer.unroll):
-            return ["fused"]
-        return ["keras"]
     if fused_recurrence_supported(layer.cell, layer.unroll):
         return ["fused"]
     return ["keras"]

@@ -32,7 +32,9 @@ FUSED_BACKENDS = ("tensorflow", "jax")
 
 
 def fused_recurrence_supported(cell, unroll: bool) -> bool:
-    """Whether `fused_recurrence` computes exactly what `cell` would."""
+    """Whether the fused recurrence (`fused_recurrence`, or for an LSTM
+    variant `toolkit.variant_recurrence.variant_recurrence`) computes
+    exactly what `cell` would."""
     if unroll or keras.backend.backend() not in FUSED_BACKENDS:
         return False
     if cell.activation is not keras.activations.tanh:

@@ -22,7 +22,6 @@ factors, is written once here.
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
 from toolkit._scan import scan
@@ -31,8 +30,6 @@ from toolkit.recurrence import (
     split_upstream,
     time_major_inputs,
 )
-
-FUSED_BACKENDS = ("tensorflow", "jax")
 
 
 def _split4(x):
@@ -308,17 +305,6 @@ RULES = {
 
 def is_variant(cell) -> bool:
     return getattr(cell, "fused_rule", None) in RULES
-
-
-def variant_recurrence_supported(cell, unroll: bool) -> bool:
-    """Whether `variant_recurrence` computes exactly what `cell` would."""
-    return (
-        is_variant(cell)
-        and not unroll
-        and keras.backend.backend() in FUSED_BACKENDS
-        and cell.activation is keras.activations.tanh
-        and cell.recurrent_activation is keras.activations.sigmoid
-    )
 
 
 def variant_recurrence(
