@@ -44,7 +44,7 @@ print(json.dumps(result))
 
 def main() -> None:
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
-    from rnn_throughput import machine
+    from results_file import machine
     from serving import classifier_export, median_reviews
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -39,7 +39,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from rnn_throughput import machine  # noqa: E402 (this folder)
+from results_file import machine  # noqa: E402 (this folder)
 
 import toolkit  # noqa: E402
 

@@ -35,7 +35,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import user_cells  # noqa: E402 (this folder)
-from rnn_throughput import LAYERS, machine  # noqa: E402 (this folder)
+from results_file import machine, write  # noqa: E402 (this folder)
+from rnn_throughput import LAYERS  # noqa: E402 (this folder)
 
 import toolkit  # noqa: E402
 
@@ -98,6 +99,9 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batches", type=int, default=32, help="per epoch")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--json", help="also write the rows as a results file (JSON)"
+    )
     args = parser.parse_args(argv)
 
     print(
@@ -116,6 +120,7 @@ def main(argv=None):
     x = rng.standard_normal((samples, args.timesteps, args.features))
     x = x.astype("float32")
     y = rng.standard_normal((samples, 1)).astype("float32")
+    rows = []
     for units in args.units:
         models = [
             plain_model(layer_class, units, args.timesteps, args.features)
@@ -140,12 +145,37 @@ def main(argv=None):
             ratio = statistics.median(
                 b / o for b, o in zip(builtin, ours, strict=True)
             )
+            rows.append(
+                {
+                    "cell": args.cell,
+                    "units": units,
+                    "mode": mode,
+                    "reference_seconds": statistics.median(builtin),
+                    "toolkit_seconds": statistics.median(ours),
+                    "ratio": ratio,
+                    "round_ratios": [
+                        b / o for b, o in zip(builtin, ours, strict=True)
+                    ],
+                }
+            )
             print(
                 f"| {args.cell} | {units} | {mode} | "
                 f"{statistics.median(builtin):.2f} | "
                 f"{statistics.median(ours):.2f} | {ratio:.2f}x |",
                 flush=True,
             )
+    if args.json:
+        write(
+            args.json,
+            {
+                "batch": args.batch,
+                "timesteps": args.timesteps,
+                "features": args.features,
+                "batches": args.batches,
+                "rounds": args.rounds,
+                "rows": rows,
+            },
+        )
 
 
 if __name__ == "__main__":

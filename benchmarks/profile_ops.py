@@ -29,7 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from rnn_throughput import LAYERS, machine  # noqa: E402 (this folder)
+from results_file import machine, write  # noqa: E402 (this folder)
+from rnn_throughput import LAYERS  # noqa: E402 (this folder)
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 
@@ -121,6 +122,9 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument(
+        "--json", help="also write the profiles as a results file (JSON)"
+    )
     args = parser.parse_args(argv)
 
     print(
@@ -142,8 +146,21 @@ def main(argv=None):
         ("built-in", "toolkit"), LAYERS[args.cell], strict=True
     ):
         results[name] = profile(build_model(layer_class, args), x, y, args)
+    written = {}
     for name, (wall, (totals, regions)) in results.items():
         busy = sum(totals.values()) / 1e3 / args.steps
+        written[name] = {
+            "wall_ms_per_step": wall * 1e3,
+            "op_ms_per_step": busy,
+            "regions_ms_per_step": {
+                part: micros / 1e3 / args.steps
+                for part, micros in regions.items()
+            },
+            "ops_ms_per_step": {
+                op_type: micros / 1e3 / args.steps
+                for op_type, micros in totals.most_common(args.top)
+            },
+        }
         print(
             f"\n{name}: {wall * 1e3:.1f} ms wall per step, "
             f"{busy:.1f} ms summed op time per step"
@@ -162,6 +179,8 @@ def main(argv=None):
                 f"| {op_type} | {micros / 1e3 / args.steps:.2f} | "
                 f"{micros / max(sum(totals.values()), 1):.0%} |"
             )
+    if args.json:
+        write(args.json, written)
 
 
 if __name__ == "__main__":

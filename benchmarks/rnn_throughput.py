@@ -41,45 +41,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from results_file import machine, write  # noqa: E402 (this folder)
 
 import toolkit  # noqa: E402
-from toolkit.training.run_info import cpu_model  # noqa: E402
 
 LAYERS = {
     "lstm": (keras.layers.LSTM, toolkit.LSTM),
     "vanilla": (keras.layers.SimpleRNN, toolkit.VanillaRNN),
 }
-# Instruction-set flags that decide how fast the matmuls run.
-ISA_FLAGS = (
-    "avx2",
-    "fma",
-    "avx512f",
-    "avx512_bf16",
-    "avx512_fp16",
-    "avx512_vnni",
-    "amx_tile",
-    "amx_bf16",
-)
-
-
-def instruction_sets() -> list[str]:
-    """The `ISA_FLAGS` this CPU reports in /proc/cpuinfo (Linux)."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return [flag for flag in ISA_FLAGS if flag in flags]
-    except OSError:
-        pass
-    return []
-
-
-def machine() -> str:
-    """The CPU model, its instruction sets and core count, for every
-    benchmark table's header."""
-    sets = ", ".join(instruction_sets()) or "no AVX2"
-    return f"{cpu_model()} ({sets}), {os.cpu_count()} CPUs"
 
 
 def parse_jit(value: str):
@@ -238,6 +207,9 @@ def main(argv=None):
         help="also measure activation memory (fresh processes, see above)",
     )
     parser.add_argument(
+        "--json", help="also write the rows as a results file (JSON)"
+    )
+    parser.add_argument(
         "--memory-child", choices=["builtin", "toolkit"], help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -267,6 +239,7 @@ def main(argv=None):
         "built-in (steps x samples/s) | toolkit | ratio |" + memory_header
     )
     print("|---|---:|---|---:|---|---:|---:|---:|" + "---:|---:|" * args.memory)
+    rows = []
     for cell in args.cells:
         for units in args.units:
             for mode in args.mode:
@@ -275,18 +248,53 @@ def main(argv=None):
                     for jit_compile in args.jit_compile:
                         builtin = result[("builtin", jit_compile)]
                         ours = result[("toolkit", jit_compile)]
+                        row = {
+                            "cell": cell,
+                            "units": units,
+                            "mode": mode,
+                            "recurrent_dropout": rate,
+                            "jit_compile": jit_compile,
+                            "builtin": builtin,
+                            "toolkit": ours,
+                            "ratio": ours / builtin,
+                        }
                         memory = ""
                         if args.memory:
-                            memory = "".join(
-                                f" {activation_memory(cell, units, mode, rate, jit_compile, layer, args):.0f} |"  # noqa: E501
+                            row["memory_mib"] = {
+                                layer: activation_memory(
+                                    cell,
+                                    units,
+                                    mode,
+                                    rate,
+                                    jit_compile,
+                                    layer,
+                                    args,
+                                )
                                 for layer in ("builtin", "toolkit")
+                            }
+                            memory = "".join(
+                                f" {value:.0f} |"
+                                for value in row["memory_mib"].values()
                             )
+                        rows.append(row)
                         print(
                             f"| {cell} | {units} | {mode} | {rate:g} | "
                             f"{jit_compile} | {builtin:,.0f} | {ours:,.0f} | "
                             f"{ours / builtin:.2f}x |{memory}",
                             flush=True,
                         )
+    if args.json:
+        write(
+            args.json,
+            {
+                "batch": args.batch,
+                "timesteps": args.timesteps,
+                "features": args.features,
+                "rounds": args.rounds,
+                "steps": args.steps,
+                "rows": rows,
+            },
+        )
 
 
 if __name__ == "__main__":

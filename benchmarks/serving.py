@@ -8,7 +8,7 @@
 `--classifier` takes an IMDB run folder (its model.keras is exported again
 with this checkout's `toolkit.serving.export`, so the graph measured is
 today's) or a saved_model/ folder. The texts are real IMDB test reviews of
-about the median length (230 words); every call draws its batch from them.
+about the median length (170 words); every call draws its batch from them.
 
 Reports, with the CPU model:
 - the first call at each shape (the XLA compile);
@@ -50,24 +50,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from rnn_throughput import machine  # noqa: E402 (this folder)
+from results_file import machine, write  # noqa: E402 (this folder)
 
 import recipes  # noqa: E402, F401 (TensorFlow imported quietly)
-
-
-def write_results(path: pathlib.Path, results: dict) -> None:
-    """`results` as JSON with the command, the machine and the date."""
-    path.write_text(
-        json.dumps(
-            {
-                "command": " ".join(sys.argv),
-                "machine": machine(),
-                "date": time.strftime("%Y-%m-%d"),
-                "results": results,
-            },
-            indent=1,
-        )
-    )
 
 
 def resident_mib() -> float:
@@ -101,6 +86,10 @@ def classifier_export(path: pathlib.Path, folder: pathlib.Path) -> str:
     return str(target)
 
 
+# What `median_reviews` chose, for the results file.
+MEDIAN_WORDS: dict = {}
+
+
 def median_reviews(data_dir: str | None, count: int = 256) -> list[str]:
     """`count` IMDB test reviews around the median length in words."""
     from toolkit.data import load_imdb
@@ -110,6 +99,8 @@ def median_reviews(data_dir: str | None, count: int = 256) -> list[str]:
     middle = len(by_length) // 2
     chosen = by_length[middle - count // 2 : middle + count // 2]
     words = [len(text.split()) for text in chosen]
+    MEDIAN_WORDS["test set"] = len(by_length[middle].split())
+    MEDIAN_WORDS["chosen"] = [min(words), max(words)]
     print(
         f"Reviews: {len(chosen)} test reviews of {min(words)}-{max(words)} "
         f"words (median of the test set: "
@@ -149,7 +140,7 @@ def load_test(call, threads: int, seconds: float) -> dict:
     }
 
 
-def bench_classifier(export_dir: str, reviews, args) -> None:
+def bench_classifier(export_dir: str, reviews, args) -> dict:
     import tensorflow as tf
 
     served = tf.saved_model.load(export_dir)
@@ -160,11 +151,13 @@ def bench_classifier(export_dir: str, reviews, args) -> None:
             [reviews[i] for i in rng.integers(len(reviews), size=size)]
         )
 
+    results = {"median_words": dict(MEDIAN_WORDS), "first_call_s": {}}
     print("\nClassifier first call per batch size (XLA compile):")
     for size in args.batches:
         start = time.perf_counter()
         served.serve(batch_of(size))
-        print(f"  batch {size}: {time.perf_counter() - start:.2f} s")
+        results["first_call_s"][size] = time.perf_counter() - start
+        print(f"  batch {size}: {results['first_call_s'][size]:.2f} s")
     # Warm every length bucket these reviews reach, at every batch size.
     for size in args.batches:
         for _ in range(8):
@@ -177,6 +170,8 @@ def bench_classifier(export_dir: str, reviews, args) -> None:
         f"\nOne median-length review, one client: p50 {single['p50_ms']:.1f} "
         f"ms, p99 {single['p99_ms']:.1f} ms ({single['calls']} calls)"
     )
+    results["one_review"] = single
+    results["load"] = []
     print(
         "\n| batch | client threads | texts/s | p50 latency (ms) | "
         "p99 latency (ms) |\n|---:|---:|---:|---:|---:|"
@@ -187,6 +182,14 @@ def bench_classifier(export_dir: str, reviews, args) -> None:
             result = load_test(
                 lambda b=batch: served.serve(b).numpy(), threads, args.seconds
             )
+            results["load"].append(
+                {
+                    "batch": size,
+                    "threads": threads,
+                    "texts_per_s": result["calls_per_s"] * size,
+                    **result,
+                }
+            )
             print(
                 f"| {size} | {threads} | {result['calls_per_s'] * size:,.0f}"
                 f" | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} |"
@@ -196,7 +199,10 @@ def bench_classifier(export_dir: str, reviews, args) -> None:
     before = resident_mib()
     for i in range(args.calls):
         served.serve(tf.constant([reviews[i % len(reviews)]])).numpy()
-    print(f"  {before:,.0f} MiB -> {resident_mib():,.0f} MiB")
+    after = resident_mib()
+    print(f"  {before:,.0f} MiB -> {after:,.0f} MiB")
+    results["resident_mib"] = {"before": before, "after": after}
+    return results
 
 
 def litert_models(run_dir: pathlib.Path, folder: pathlib.Path, loop: bool):
@@ -396,7 +402,7 @@ def bench_generation_xla(run_dir: pathlib.Path, args) -> dict:
     return results
 
 
-def bench_char_lm(export_dir: str, args) -> None:
+def bench_char_lm(export_dir: str, args) -> dict:
     import tensorflow as tf
 
     lm = tf.saved_model.load(export_dir)
@@ -429,10 +435,18 @@ def bench_char_lm(export_dir: str, args) -> None:
     before = resident_mib()
     for seed in range(args.calls // 100):
         generate(seed)
+    after = resident_mib()
     print(
         f"Resident memory over {args.calls // 100} generate calls: "
-        f"{before:,.0f} MiB -> {resident_mib():,.0f} MiB"
+        f"{before:,.0f} MiB -> {after:,.0f} MiB"
     )
+    return {
+        "generate_characters": args.generate,
+        "generate_ms": seconds * 1e3,
+        "characters_per_s": args.generate / seconds,
+        "next_char_probs": probs,
+        "resident_mib": {"before": before, "after": after},
+    }
 
 
 def main() -> None:
@@ -459,6 +473,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"Machine: {machine()}")
+    results = {}
     with tempfile.TemporaryDirectory() as folder:
         if args.classifier:
             export_dir = classifier_export(
@@ -466,19 +481,19 @@ def main() -> None:
             )
             reviews = median_reviews(args.data_dir)
             if args.litert:
-                results = bench_litert(
-                    args.classifier, export_dir, reviews, args
+                results.update(
+                    bench_litert(args.classifier, export_dir, reviews, args)
                 )
-                if args.json:
-                    write_results(args.json, results)
             else:
-                bench_classifier(export_dir, reviews, args)
+                results["classifier"] = bench_classifier(
+                    export_dir, reviews, args
+                )
         if args.char_lm:
-            bench_char_lm(args.char_lm, args)
+            results["char_lm"] = bench_char_lm(args.char_lm, args)
         if args.char_lm_run:
-            results = bench_generation_xla(args.char_lm_run, args)
-            if args.json:
-                write_results(args.json, results)
+            results.update(bench_generation_xla(args.char_lm_run, args))
+    if args.json:
+        write(args.json, results)
 
 
 if __name__ == "__main__":

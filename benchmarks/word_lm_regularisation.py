@@ -31,7 +31,7 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from rnn_throughput import machine  # noqa: E402 (this folder)
+from results_file import machine  # noqa: E402 (this folder)
 
 from recipes.configs.imdb_sentiment import PRESETS  # noqa: E402
 from toolkit import data  # noqa: E402

@@ -26,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import results_file  # noqa: E402 (this folder)
 
 from toolkit.text.encoder import EncoderSpec  # noqa: E402
 from toolkit.text.word_lm import WordLanguageModel  # noqa: E402
@@ -55,6 +56,9 @@ def main(argv=None) -> None:
     parser.add_argument("--num-sampled", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=5, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--json", help="also write the rates as a results file (JSON)"
+    )
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(0)
@@ -96,6 +100,14 @@ def main(argv=None) -> None:
         print(f"  {name:>16}: {rates[name]:>9,.0f} words/s")
     print(f"  sampled / full: {rates[names[0]] / rates[names[1]]:.2f}x")
     print(json.dumps({"words_per_second": rates, "hardware": hardware}))
+    if args.json:
+        results_file.write(
+            args.json,
+            {
+                "words_per_second": rates,
+                "sampled_over_full": rates[names[0]] / rates[names[1]],
+            },
+        )
 
 
 if __name__ == "__main__":
