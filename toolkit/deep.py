@@ -29,8 +29,10 @@ _MERGE_MODES = ("concat", "sum", "mul", "ave")
 def _output_width(layer) -> int:
     """Feature width of a recurrent layer's output."""
     if isinstance(layer, keras.layers.Bidirectional):
-        width = _output_width(layer.forward_layer)
-        return 2 * width if layer.merge_mode == "concat" else width
+        forward = _output_width(layer.forward_layer)
+        if layer.merge_mode == "concat":
+            return forward + _output_width(layer.backward_layer)
+        return forward
     size = getattr(layer.cell, "output_size", None)
     if size is None:
         size = layer.cell.state_size
@@ -48,7 +50,9 @@ def _unwrap(layer):
 def _state_sizes(layer) -> list[int]:
     """Width of each state tensor a recurrent layer carries, in order."""
     if isinstance(layer, keras.layers.Bidirectional):
-        return _state_sizes(layer.forward_layer) * 2
+        return _state_sizes(layer.forward_layer) + _state_sizes(
+            layer.backward_layer
+        )
     size = layer.cell.state_size
     return [
         int(s) for s in (size if isinstance(size, (list, tuple)) else [size])

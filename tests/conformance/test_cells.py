@@ -38,6 +38,10 @@ def test_one_step_matches_keras_cell_with_copied_weights(cell, rng):
         x[:, None, :], *ours.get_weights(), cell=cell, initial_state=states
     )
     np.testing.assert_allclose(got_h, expected[:, 0], atol=1e-6)
+    got_states = got_states if isinstance(got_states, list) else [got_states]
+    assert len(got_states) == len(expected_states)
+    for got, want in zip(got_states, expected_states, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
 
 
 def test_vanilla_cell_accepts_a_bare_state_tensor(rng):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import toolkit
+from reference import rnn_reference
 
 
 def test_output_shapes(rng):
@@ -181,14 +182,43 @@ def test_initial_state_changes_the_output_and_can_be_partial(rng):
 
 
 def test_bidirectional_layer_states_are_forward_then_backward(rng):
+    """Unequal widths (3 forward, 5 backward) so that swapped halves show:
+    the states are the forward layer's [h, c], then the backward's, each
+    equal to the numpy reference run over the sequence in its direction."""
     x = rng.standard_normal((2, 4, 3)).astype("float32")
-    stack = toolkit.DeepRNN(
-        [keras.layers.Bidirectional(toolkit.LSTM(3, return_sequences=True))],
-        return_state=True,
+    bidirectional = keras.layers.Bidirectional(
+        toolkit.LSTM(3, return_sequences=True),
+        backward_layer=toolkit.LSTM(
+            5, return_sequences=True, go_backwards=True
+        ),
     )
+    stack = toolkit.DeepRNN([bidirectional], return_state=True)
     output, states = stack(x)
-    assert output.shape == (2, 4, 6) and len(states) == 4
-    assert stack.state_sizes == [[3, 3, 3, 3]]
+    assert output.shape == (2, 4, 8) and len(states) == 4
+    assert stack.state_sizes == [[3, 3, 5, 5]]
+    forward = bidirectional.forward_layer.get_weights()
+    backward = bidirectional.backward_layer.get_weights()
+    want_forward = rnn_reference(x, *forward)[1]
+    want_backward = rnn_reference(x, *backward, go_backwards=True)[1]
+    for got, want in zip(states, [*want_forward, *want_backward], strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_layer_after_unequal_bidirectional_halves_is_built_for_their_sum():
+    stack = toolkit.DeepRNN(
+        [
+            keras.layers.Bidirectional(
+                toolkit.LSTM(3, return_sequences=True),
+                backward_layer=toolkit.LSTM(
+                    5, return_sequences=True, go_backwards=True
+                ),
+            ),
+            toolkit.LSTM(2),
+        ]
+    )
+    stack.build((None, 4, 3))
+    assert tuple(stack.layers[1].cell.kernel.shape) == (8, 8)
+    assert stack(np.zeros((2, 4, 3), "float32")).shape == (2, 2)
 
 
 @pytest.mark.parametrize(

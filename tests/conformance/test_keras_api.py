@@ -157,7 +157,17 @@ def test_lstm_accepts_implementation(implementation):
     ours.set_weights(builtin.get_weights())
     np.testing.assert_allclose(ours(x), builtin(x), atol=1e-6)
     assert ours.implementation == implementation
-    assert toolkit.LSTMCell(5, implementation=implementation)
+    cell = toolkit.LSTMCell(5, implementation=implementation)
+    builtin_cell = keras.layers.LSTMCell(5, implementation=implementation)
+    states = [np.ones((2, 5), "float32"), np.full((2, 5), 0.5, "float32")]
+    builtin_cell(x[:, 0], states)
+    cell(x[:, 0], states)
+    cell.set_weights(builtin_cell.get_weights())
+    assert cell.implementation == implementation
+    for got, want in zip(
+        cell(x[:, 0], states)[1], builtin_cell(x[:, 0], states)[1], strict=True
+    ):
+        np.testing.assert_allclose(got, want, atol=1e-6)
     with pytest.raises(ValueError, match="implementation.*1 or 2.*3"):
         toolkit.LSTM(5, implementation=3)
 

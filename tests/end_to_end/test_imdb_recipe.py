@@ -36,10 +36,15 @@ def smoke_args(archive, run_dir, *extra, encoders=None):
     ]
 
 
+# Four epochs of small batches: enough to learn the fixture's words (the
+# smoke preset's one epoch is 3 steps here, too few to learn anything).
+LEARNS = ("--epochs=4", "--batch-size=8", "--learning-rate=1e-2")
+
+
 @pytest.fixture(scope="module")
 def smoke_run(archive, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run") / "smoke"
-    assert imdb_sentiment.main(smoke_args(archive, run_dir)) == 0
+    assert imdb_sentiment.main(smoke_args(archive, run_dir, *LEARNS)) == 0
     return run_dir
 
 
@@ -57,6 +62,8 @@ for values in (scores, batch):
     assert np.all(np.isfinite(values))
     assert np.all((values >= 0) & (values <= 1))
 assert "toolkit" not in sys.modules
+# The learned direction: praise above 0.5, a pan below it.
+assert scores[1] > 0.5 > scores[3], scores
 print("ok", scores.tolist())
 """
 
@@ -126,6 +133,14 @@ def test_smoke_run_writes_the_whole_run_folder(smoke_run, processes):
     metrics = json.loads((smoke_run / "metrics.json").read_text())
     for key in ("accuracy", "roc_auc", "precision", "recall", "f1"):
         assert 0.0 <= metrics["test"][key] <= 1.0
+    # The fixture's labels follow from its words: a model that learned
+    # nothing (one class for every review, or noise) is far below these.
+    assert metrics["test"]["roc_auc"] >= 0.9, metrics["test"]
+    assert metrics["test"]["accuracy"] >= 0.75, metrics["test"]
+    (true_negatives, _), (_, true_positives) = metrics["test"][
+        "confusion_matrix"
+    ]
+    assert true_negatives > 0 and true_positives > 0
     assert metrics["test"]["examples"] == 48
     assert np.sum(metrics["test"]["confusion_matrix"]) == 48
     assert metrics["baseline"]["examples"] == 48
@@ -170,6 +185,8 @@ def test_predict_cli_scores_texts_and_files(processes):
         "awful boring waste",
     ]
     assert all(0.0 <= s["probability"] <= 1.0 for s in scored)
+    loved, great, awful = (s["probability"] for s in scored)
+    assert min(loved, great) > 0.5 > awful, scored
     # The export folder gives the run folder's score for the same text.
     export_result = processes["predict_export"]
     assert export_result.returncode == 0, export_result.stderr[-2000:]
@@ -324,7 +341,9 @@ def test_too_many_held_out_reviews_is_a_one_line_error(
 def test_rerun_with_other_options_in_the_same_folder_is_refused(
     archive, smoke_run, capsys
 ):
-    code = imdb_sentiment.main(smoke_args(archive, smoke_run, "--units=32"))
+    code = imdb_sentiment.main(
+        smoke_args(archive, smoke_run, *LEARNS, "--units=32")
+    )
     assert code == 2
     assert "units: 16 -> 32" in capsys.readouterr().err
 
@@ -341,7 +360,9 @@ def test_resume_with_another_vocabulary_is_refused(
     words = path.read_text().splitlines()
     words[2], words[3] = words[3], words[2]
     path.write_text("\n".join(words) + "\n")
-    args = smoke_args(archive, copy, encoders=smoke_run.parent / "encoders")
+    args = smoke_args(
+        archive, copy, *LEARNS, encoders=smoke_run.parent / "encoders"
+    )
     assert imdb_sentiment.main(args) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert error == [

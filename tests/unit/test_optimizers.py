@@ -9,6 +9,45 @@ import pytest
 
 from toolkit import optimizers
 
+KERAS_CLASSES = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+
+def _after_two_steps(optimizer):
+    """A variable after an over-norm gradient (norm 10) then a small one."""
+    variable = keras.Variable(np.ones(4, "float32"))
+    for gradient in ([6.0, 8.0, 0.0, 0.0], [0.01, -0.02, 0.03, 0.0]):
+        optimizer.apply_gradients(
+            [(keras.ops.convert_to_tensor(gradient), variable)]
+        )
+    return variable.numpy()
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.OPTIMIZERS))
+@pytest.mark.parametrize("track_gradients", [False, True])
+def test_every_optimizer_clips_an_over_norm_gradient(name, track_gradients):
+    """The update equals Keras's with `clipnorm=0.5`, and differs from the
+    unclipped one: the norm-10 gradient was scaled to norm 0.5."""
+    ours = optimizers.make_optimizer(
+        name, 0.1, 0.5, track_gradients=track_gradients
+    )
+    clipped = KERAS_CLASSES[name](learning_rate=0.1, clipnorm=0.5)
+    unclipped = KERAS_CLASSES[name](learning_rate=0.1)
+    got = _after_two_steps(ours)
+    np.testing.assert_allclose(got, _after_two_steps(clipped), rtol=1e-6)
+    assert np.abs(got - _after_two_steps(unclipped)).max() > 1e-3
+    if name == "sgd":  # the first step moved by exactly lr * 0.5
+        sgd = optimizers.make_optimizer("sgd", 1.0, 0.5)
+        variable = keras.Variable(np.zeros(2, "float32"))
+        sgd.apply_gradients(
+            [(keras.ops.convert_to_tensor([6.0, 8.0]), variable)]
+        )
+        np.testing.assert_allclose(variable.numpy(), [-0.3, -0.4], rtol=1e-6)
+
 
 def test_optimizer_always_clips():
     optimizer = optimizers.make_optimizer("adam", 1e-3, 0.5)

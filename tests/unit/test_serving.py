@@ -172,20 +172,36 @@ bad = [
     lambda: generate("a", 10, float("nan")),
     lambda: lm.next_char_probs(tf.constant("a" * 100_000)),
 ]
-refused = []
+messages = []
 for request in bad:
     try:
         request()
+        messages.append(None)
     except tf.errors.InvalidArgumentError as error:
-        refused.append(error.message.count("\\n") >= 0)
+        messages.append(error.message)
     scores = classifier.serve(tf.constant(["great film"])).numpy()
     text = generate("ab", 5).numpy().decode()
     assert scores.shape == (1,) and len(text) == 5
-print(json.dumps({{"refused": len(refused),
+print(json.dumps({{"messages": messages,
                    "toolkit": "toolkit" in sys.modules}}))
 """
     result = json.loads(run_script(script).strip().splitlines()[-1])
-    assert result == {"refused": 8, "toolkit": False}
+    assert result["toolkit"] is False
+    # Each refusal says which limit the request broke and how to fix it.
+    expected = [
+        "ServingLimits.max_texts); split the batch",
+        "ServingLimits.max_text_chars); shorten it",
+        "not valid UTF-8",
+        "ServingLimits.max_generate_length",
+        "ServingLimits.max_prime_chars); shorten it",
+        "not valid UTF-8",
+        "`temperature` must be 0 or more",
+        "ServingLimits.max_prime_chars); shorten it",
+    ]
+    assert len(result["messages"]) == len(expected)
+    for message, phrase in zip(result["messages"], expected, strict=True):
+        assert message is not None, f"not refused; expected {phrase!r}"
+        assert phrase in message, (phrase, message[:300])
 
 
 def test_serving_limits_are_checked_when_made():
