@@ -4,14 +4,12 @@ Three groups:
 
 * Frozen golden numbers (as in keras/src/layers/rnn/lstm_test.py and
   simple_rnn_test.py): `np.arange`-based inputs, every weight from
-  `keras.initializers.Constant`, outputs compared with literal numbers. The
-  literals were generated once by running the toolkit layer and, before they
-  were frozen, checked in a scratch script against `keras.layers.LSTM`,
-  `keras.layers.SimpleRNN`, `keras.layers.LSTMCell` and
-  `keras.layers.SimpleRNNCell` built with the same constants and called the
-  same way: every case agreed to atol 1e-6 (largest difference 3e-8). So the
-  numbers below are the built-ins' numbers as of keras 3.15.1, and they stay
-  put when Keras changes.
+  `keras.initializers.Constant`, outputs compared with literal numbers
+  (generated from the toolkit layers). The same test classes run again on
+  `keras.layers.LSTM`, `SimpleRNN`, `LSTMCell` and `SimpleRNNCell` (the
+  `TestBuiltin*` subclasses), so each literal is checked against the
+  built-ins on every run: a Keras release that changes their numbers fails
+  those tests, and the toolkit's keep the literals as they are.
 * Weight and activity regularizers: the number and values of `losses`.
 * Mixed precision: the toolkit layers against the built-ins under
   "mixed_float16" and "mixed_bfloat16".
@@ -81,18 +79,18 @@ RNN_MASKED = [
 
 
 class TestLSTMGoldenNumbers:
+    LSTM = toolkit.LSTM
+
     def test_correctness(self):
-        layer = toolkit.LSTM(units=2, **constant_weights())
+        layer = self.LSTM(units=2, **constant_weights())
         assert_golden(layer(SEQUENCE), LSTM_LAST)
 
     def test_return_sequences(self):
-        layer = toolkit.LSTM(
-            units=2, return_sequences=True, **constant_weights()
-        )
+        layer = self.LSTM(units=2, return_sequences=True, **constant_weights())
         assert_golden(layer(SEQUENCE), LSTM_SEQUENCE)
 
     def test_go_backwards(self):
-        layer = toolkit.LSTM(
+        layer = self.LSTM(
             units=2,
             go_backwards=True,
             return_sequences=True,
@@ -108,24 +106,20 @@ class TestLSTMGoldenNumbers:
         )
 
     def test_masking(self):
-        layer = toolkit.LSTM(
-            units=2, return_sequences=True, **constant_weights()
-        )
+        layer = self.LSTM(units=2, return_sequences=True, **constant_weights())
         assert_golden(layer(SEQUENCE, mask=MASK), LSTM_MASKED)
         # The same mask from a Masking layer over zeroed steps.
         model = keras.Sequential(
             [
                 keras.Input(shape=(3, 2)),
                 keras.layers.Masking(mask_value=0.0),
-                toolkit.LSTM(
-                    units=2, return_sequences=True, **constant_weights()
-                ),
+                self.LSTM(units=2, return_sequences=True, **constant_weights()),
             ]
         )
         assert_golden(model(sequence_with_zeroed_masked_steps()), LSTM_MASKED)
 
     def test_statefulness(self):
-        layer = toolkit.LSTM(units=2, stateful=True, **constant_weights())
+        layer = self.LSTM(units=2, stateful=True, **constant_weights())
         assert_golden(layer(SEQUENCE), LSTM_LAST)
         second = [[0.12579696, 0.12579696], [0.3085559, 0.3085559]]
         assert_golden(layer(SEQUENCE), second)
@@ -134,7 +128,7 @@ class TestLSTMGoldenNumbers:
         assert_golden(layer(SEQUENCE), second)
 
     def test_no_bias(self):
-        layer = toolkit.LSTM(units=2, use_bias=False, **constant_weights())
+        layer = self.LSTM(units=2, use_bias=False, **constant_weights())
         assert len(layer.weights) == 0  # not built yet
         output = layer(SEQUENCE)
         assert len(layer.weights) == 2
@@ -143,20 +137,18 @@ class TestLSTMGoldenNumbers:
     def test_unit_forget_bias_false(self):
         # With unit_forget_bias=True (the default) the forget block of the
         # bias is 1 instead of the constant 0.05: LSTM_LAST.
-        layer = toolkit.LSTM(
-            units=2, unit_forget_bias=False, **constant_weights()
-        )
+        layer = self.LSTM(units=2, unit_forget_bias=False, **constant_weights())
         assert_golden(layer(SEQUENCE), [[0.06525314] * 2, [0.15446751] * 2])
 
     def test_return_state(self):
-        layer = toolkit.LSTM(units=2, return_state=True, **constant_weights())
+        layer = self.LSTM(units=2, return_state=True, **constant_weights())
         output, h, c = layer(SEQUENCE)
         assert_golden(output, LSTM_LAST)
         assert_golden(h, LSTM_LAST)
         assert_golden(c, [[0.14283779] * 2, [0.33173609] * 2])
 
     def test_pass_initial_state(self):
-        layer = toolkit.LSTM(units=2, **constant_weights())
+        layer = self.LSTM(units=2, **constant_weights())
         output = layer(SEQUENCE, initial_state=[H0, C0])
         assert_golden(
             output, [[0.20292602, 0.22296475], [0.38956666, 0.40580121]]
@@ -164,18 +156,20 @@ class TestLSTMGoldenNumbers:
 
 
 class TestVanillaRNNGoldenNumbers:
+    VanillaRNN = toolkit.VanillaRNN
+
     def test_correctness(self):
-        layer = toolkit.VanillaRNN(units=2, **constant_weights())
+        layer = self.VanillaRNN(units=2, **constant_weights())
         assert_golden(layer(SEQUENCE), RNN_LAST)
 
     def test_return_sequences(self):
-        layer = toolkit.VanillaRNN(
+        layer = self.VanillaRNN(
             units=2, return_sequences=True, **constant_weights()
         )
         assert_golden(layer(SEQUENCE), RNN_SEQUENCE)
 
     def test_go_backwards(self):
-        layer = toolkit.VanillaRNN(
+        layer = self.VanillaRNN(
             units=2,
             go_backwards=True,
             return_sequences=True,
@@ -190,7 +184,7 @@ class TestVanillaRNNGoldenNumbers:
         )
 
     def test_masking(self):
-        layer = toolkit.VanillaRNN(
+        layer = self.VanillaRNN(
             units=2, return_sequences=True, **constant_weights()
         )
         assert_golden(layer(SEQUENCE, mask=MASK), RNN_MASKED)
@@ -199,7 +193,7 @@ class TestVanillaRNNGoldenNumbers:
             [
                 keras.Input(shape=(3, 2)),
                 keras.layers.Masking(mask_value=0.0),
-                toolkit.VanillaRNN(
+                self.VanillaRNN(
                     units=2, return_sequences=True, **constant_weights()
                 ),
             ]
@@ -207,7 +201,7 @@ class TestVanillaRNNGoldenNumbers:
         assert_golden(model(sequence_with_zeroed_masked_steps()), RNN_MASKED)
 
     def test_statefulness(self):
-        layer = toolkit.VanillaRNN(units=2, stateful=True, **constant_weights())
+        layer = self.VanillaRNN(units=2, stateful=True, **constant_weights())
         assert_golden(layer(SEQUENCE), RNN_LAST)
         second = [[0.19830367, 0.19830367], [0.37368679, 0.37368679]]
         assert_golden(layer(SEQUENCE), second)
@@ -216,9 +210,7 @@ class TestVanillaRNNGoldenNumbers:
         assert_golden(layer(SEQUENCE), second)
 
     def test_no_bias(self):
-        layer = toolkit.VanillaRNN(
-            units=2, use_bias=False, **constant_weights()
-        )
+        layer = self.VanillaRNN(units=2, use_bias=False, **constant_weights())
         output = layer(SEQUENCE)
         assert len(layer.weights) == 2
         assert_golden(output, [[0.11111822] * 2, [0.28880182] * 2])
@@ -226,7 +218,7 @@ class TestVanillaRNNGoldenNumbers:
     def test_relu_activation(self):
         # A negative bias so that relu clips: sample 0 stays at 0 throughout,
         # sample 1 only at the first step (0.13 - 0.15 < 0).
-        layer = toolkit.VanillaRNN(
+        layer = self.VanillaRNN(
             units=2,
             activation="relu",
             return_sequences=True,
@@ -241,7 +233,7 @@ class TestVanillaRNNGoldenNumbers:
         )
 
     def test_return_state(self):
-        layer = toolkit.VanillaRNN(
+        layer = self.VanillaRNN(
             units=2, return_state=True, **constant_weights()
         )
         output, h = layer(SEQUENCE)
@@ -249,14 +241,17 @@ class TestVanillaRNNGoldenNumbers:
         assert_golden(h, RNN_LAST)
 
     def test_pass_initial_state(self):
-        layer = toolkit.VanillaRNN(units=2, **constant_weights())
+        layer = self.VanillaRNN(units=2, **constant_weights())
         output = layer(SEQUENCE, initial_state=[H0])
         assert_golden(output, [[0.19012678] * 2, [0.36886358] * 2])
 
 
 class TestCellsGoldenNumbers:
+    LSTMCell = toolkit.LSTMCell
+    VanillaRNNCell = toolkit.VanillaRNNCell
+
     def test_lstm_cell_one_step(self):
-        cell = toolkit.LSTMCell(units=2, **constant_weights())
+        cell = self.LSTMCell(units=2, **constant_weights())
         output, (h, c) = cell(SEQUENCE[:, 0, :], [H0, C0])
         expected_h = [[0.16855434, 0.20198776], [0.31378314, 0.34316704]]
         assert_golden(output, expected_h)
@@ -264,11 +259,26 @@ class TestCellsGoldenNumbers:
         assert_golden(c, [[0.33627701, 0.40996855], [0.61972326, 0.69710505]])
 
     def test_vanilla_rnn_cell_one_step(self):
-        cell = toolkit.VanillaRNNCell(units=2, **constant_weights())
+        cell = self.VanillaRNNCell(units=2, **constant_weights())
         output, (h,) = cell(SEQUENCE[:, 0, :], [H0])
         expected_h = [[0.07982977] * 2, [0.27290508] * 2]
         assert_golden(output, expected_h)
         assert_golden(h, expected_h)
+
+
+# The cross-check: the same tests, hence the same literals, on the Keras
+# built-ins. The literals are the built-ins' numbers, not only the toolkit's.
+class TestBuiltinLSTMGoldenNumbers(TestLSTMGoldenNumbers):
+    LSTM = keras.layers.LSTM
+
+
+class TestBuiltinSimpleRNNGoldenNumbers(TestVanillaRNNGoldenNumbers):
+    VanillaRNN = keras.layers.SimpleRNN
+
+
+class TestBuiltinCellsGoldenNumbers(TestCellsGoldenNumbers):
+    LSTMCell = keras.layers.LSTMCell
+    VanillaRNNCell = keras.layers.SimpleRNNCell
 
 
 # ---------------------------------------------------------------- regularizers
@@ -455,6 +465,58 @@ class TestMixedPrecision:
         assert_mixed_dtypes(ours, output, mixed_policy)
         np.testing.assert_allclose(
             as_float32(output),
+            as_float32(theirs(x)),
+            **MIXED_TOLERANCES[mixed_policy],
+        )
+
+
+def _swap_input_and_forget_gates(weights):
+    """Keras's gate blocks are [i, f, c, o]; a wrong layout swaps two."""
+    swapped = []
+    for weight in weights:
+        i, f, c, o = np.split(np.asarray(weight), 4, axis=-1)
+        swapped.append(np.concatenate([f, i, c, o], axis=-1))
+    return swapped
+
+
+# Plausible bugs, each applied to the toolkit layer's weights after the
+# built-in got the right ones: the mixed-precision tolerances must not
+# hide any of them.
+BROKEN = {
+    "lstm": {
+        "input and forget gates swapped": _swap_input_and_forget_gates,
+        "bias dropped": lambda w: [w[0], w[1], np.zeros_like(w[2])],
+        "recurrent kernel transposed per gate": lambda w: [
+            w[0],
+            np.concatenate(
+                [block.T for block in np.split(w[1], 4, axis=-1)], axis=-1
+            ),
+            w[2],
+        ],
+    },
+    "vanilla": {
+        "bias dropped": lambda w: [w[0], w[1], np.zeros_like(w[2])],
+        "recurrent kernel transposed": lambda w: [w[0], w[1].T, w[2]],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "bug"),
+    [(kind, bug) for kind in sorted(BROKEN) for bug in sorted(BROKEN[kind])],
+)
+def test_mixed_precision_tolerance_catches_a_broken_layer(
+    kind, bug, mixed_policy
+):
+    """The mutation check: with a deliberately broken gate or weight, the
+    comparison above (same inputs, same tolerance) fails."""
+    ours, theirs, x = toolkit_and_builtin(
+        kind, return_sequences=True, bias_initializer="random_normal"
+    )
+    ours.set_weights(BROKEN[kind][bug](ours.get_weights()))
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
+        np.testing.assert_allclose(
+            as_float32(ours(x)),
             as_float32(theirs(x)),
             **MIXED_TOLERANCES[mixed_policy],
         )
