@@ -2,7 +2,12 @@
 the machine (CPU model, instruction sets, cores), the versions and the date.
 
 The docs quote numbers from these files (docs/results/); a test checks
-that every measured number on a page is held by one of them.
+that every measured number on a page is held by one of them. Run as a
+script, it turns a recipe's run folder into one:
+
+    python benchmarks/results_file.py runs/shakespeare \
+        docs/results/char_lm_shakespeare.json \
+        --command "python recipes/char_lm.py --data-dir=<data>"
 """
 
 from __future__ import annotations
@@ -14,32 +19,7 @@ import platform
 import sys
 import time
 
-from toolkit.training.run_info import cpu_model
-
-# Instruction-set flags that decide how fast the matmuls run.
-ISA_FLAGS = (
-    "avx2",
-    "fma",
-    "avx512f",
-    "avx512_bf16",
-    "avx512_fp16",
-    "avx512_vnni",
-    "amx_tile",
-    "amx_bf16",
-)
-
-
-def instruction_sets() -> list[str]:
-    """The `ISA_FLAGS` this CPU reports in /proc/cpuinfo (Linux)."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return [flag for flag in ISA_FLAGS if flag in flags]
-    except OSError:
-        pass
-    return []
+from toolkit.training.run_info import cpu_model, instruction_sets
 
 
 def machine() -> str:
@@ -73,12 +53,12 @@ def command() -> str:
     return " ".join([f"python benchmarks/{script}", *words[1:]])
 
 
-def write(path: str | os.PathLike, results) -> None:
+def write(path: str | os.PathLike, results, run_command=None) -> None:
     """`results` (anything JSON holds) as a results file at `path`."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {
-        "command": command(),
+        "command": run_command or command(),
         "machine": machine(),
         "cpu_model": cpu_model(),
         "instruction_sets": instruction_sets(),
@@ -89,3 +69,37 @@ def write(path: str | os.PathLike, results) -> None:
     }
     path.write_text(json.dumps(record, indent=1) + "\n")
     print(f"Results: {path}")
+
+
+def _without_paths(value, run_dir: pathlib.Path):
+    """`value` with this machine's folders written as `<data>` / `<run>`."""
+    if isinstance(value, dict):
+        return {k: _without_paths(v, run_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_paths(v, run_dir) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        if value.startswith(str(run_dir)):
+            return "<run>" + value[len(str(run_dir)) :]
+        return "<data>/" + "/".join(pathlib.Path(value).parts[-2:])
+    return value
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="A recipe run folder's metrics.json as a results file."
+    )
+    parser.add_argument("run_dir", type=pathlib.Path)
+    parser.add_argument("out", type=pathlib.Path)
+    parser.add_argument(
+        "--command", required=True, help="the command that made the run"
+    )
+    args = parser.parse_args(argv)
+    run_dir = args.run_dir.resolve()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    write(args.out, _without_paths(metrics, run_dir), args.command)
+
+
+if __name__ == "__main__":
+    main()

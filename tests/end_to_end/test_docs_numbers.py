@@ -8,7 +8,7 @@ globs allowed, any number of comments). Results files are JSON (numbers at
 any depth), CSV or plain-text logs (every number in them).
 
 A measured number is, outside code, link targets and comments:
-- a decimal (`88.67`, `1.35x`, `6.6 ms`), or
+- a decimal (`88.67`, `1.35x`, `6.6 ms`, `1.03e-10`), or
 - an integer with a unit (`24 min`, `130 s`, `12 MB`, `7x`, `90%`), or
 - an integer written with thousands separators (`183,409`).
 It is held by a file when a value there rounds to it at the precision
@@ -58,7 +58,10 @@ UNITS = {
     "ms": (1, 1000),
     "s": (1,),
     "min": (1, 1 / 60),
+    "minutes": (1, 1 / 60),
+    "seconds": (1,),
     "h": (1, 1 / 3600),
+    "hours": (1, 1 / 3600),
     "M": (1e-6,),
     "MB": (1, 1e-6),
     "MiB": (1, 1 / 2**20),
@@ -68,9 +71,10 @@ UNITS = {
 }
 NUMBER = re.compile(
     r"(?<![\w.\-/#])"
-    r"(?P<value>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d+)"
-    r"(?P<unit>\s?(?:%|×|x\b|ms\b|s\b|min\b|h\b|M\b|MB\b|MiB\b|GiB\b|"
-    r"nats\b|bits\b))?"
+    r"(?P<value>\d+(?:\.\d+)?e[+-]?\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|"
+    r"\d+\.\d+|\d+)"
+    r"(?P<unit>%|×|x\b|M\b|\s?(?:ms|s|min|minutes|seconds|h|hours|MB|MiB|"
+    r"GiB|nats|bits)\b)?"
 )
 
 
@@ -96,12 +100,13 @@ def measured_numbers(page_text: str) -> list[Number]:
         if not (unit or "." in written or "," in written):
             continue
         digits = written.replace(",", "")
-        decimals = len(digits.split(".")[1]) if "." in digits else 0
+        mantissa, _, exponent = digits.partition("e")
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
         found.append(
             Number(
                 text=match.group(0).strip(),
                 value=float(digits),
-                decimals=decimals,
+                decimals=decimals - int(exponent or 0),
                 unit=unit,
                 line=text.count("\n", 0, match.start()) + 1,
             )
