@@ -24,6 +24,7 @@ interruption to resume.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
@@ -269,6 +270,11 @@ def train_and_evaluate(config: CharLmConfig) -> dict:
         f"{config.batch_size}x{config.sequence_length} characters per "
         f"epoch, {config.batching} batches"
     )
+    if config.max_train_seconds is not None:
+        log(
+            f"Stops after {config.max_train_seconds:g} s of training "
+            "(the preset's time cap); --max-train-seconds=none to lift it."
+        )
     state = resumable.train_with_resume(
         model,
         train_data(config, train_ids, steps),
@@ -322,6 +328,16 @@ def summary(results: dict) -> str:
     return "\n".join(lines)
 
 
+def uncap_other_corpus(preset: str, config: CharLmConfig, argv) -> CharLmConfig:
+    """A preset's time cap is planned for the preset's own corpus: with
+    another `--corpus` it is lifted, unless `--max-train-seconds` is
+    given."""
+    asked = any(arg.startswith("--max-train-seconds") for arg in argv)
+    if asked or config.corpus == PRESETS[preset].corpus:
+        return config
+    return dataclasses.replace(config, max_train_seconds=None)
+
+
 def main(argv=None) -> int:
     return training_main.run(
         __doc__,
@@ -331,6 +347,7 @@ def main(argv=None) -> int:
         summary,
         argv,
         default_preset=DEFAULT_PRESET,
+        adjust=uncap_other_corpus,
     )
 
 

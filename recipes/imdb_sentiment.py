@@ -115,6 +115,13 @@ def get_encoder(config: ImdbConfig, imdb, vectorizer, log, strategy=None):
                 f"{len(imdb.unsup):,} unlabelled reviews it is drawn from, "
                 f"got {config.lm.heldout_reviews}."
             )
+        if config.lm.max_train_seconds is not None:
+            log(
+                "LM pretraining stops after "
+                f"{config.lm.max_train_seconds:g} s of training (unless a "
+                "cached encoder is reused); --lm.max-train-seconds=none to "
+                "lift the cap."
+            )
         train_texts, heldout_texts = pretraining.lm_reviews(
             imdb.train.texts,
             imdb.unsup.texts,

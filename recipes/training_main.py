@@ -24,17 +24,26 @@ def run(
     summary: Callable[[dict], str],
     argv=None,
     default_preset: str = "default",
+    adjust: Callable[[str, object, list[str]], object] | None = None,
 ) -> int:
     """Parse `argv` into a config, run `train_and_evaluate(config)` and
-    print `summary(results)` (on the chief only); return the exit status."""
+    print `summary(results)` (on the chief only); return the exit status.
+    `adjust(preset, config, argv)`, when given, returns the config to run
+    (a recipe's rule that depends on which options were given)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if "-h" in argv or "--help" in argv:
-        print(config_lib.usage(doc, presets, config_class))
+        preset = config_lib.preset_name(argv, default_preset)
+        try:
+            print(config_lib.usage(doc, presets, config_class, preset))
+        except config_lib.ConfigError as error:
+            return fail(f"{error} {HELP_HINT}", USAGE_ERROR)
         return 0
     try:
         preset, config = config_lib.parse_config(presets, argv, default_preset)
     except config_lib.ConfigError as error:
         return fail(f"{error} {HELP_HINT}", USAGE_ERROR)
+    if adjust is not None:
+        config = adjust(preset, config, argv)
     if getattr(config, "verbose", 0):
         print(f"Preset {preset!r}; run folder {config.run_dir}")
     from toolkit.data import CorruptDataError, DataNotFoundError

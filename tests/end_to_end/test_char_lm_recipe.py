@@ -112,15 +112,27 @@ def test_other_settings_in_the_same_run_folder_are_refused(
     assert "units: 16 -> 8" in capsys.readouterr().err
 
 
-def test_shakespeare_format_with_windows_and_a_text_file(corpora, tmp_path):
+def test_shakespeare_format_with_windows_and_a_text_file(
+    corpora, tmp_path, capsys
+):
     # What is checked is the corpus and the metrics: one epoch and no
     # export (text8_run covers both) for each run.
     quick = ["--epochs=1", "--export=false"]
     run_dir = tmp_path / "shakespeare"
     args = smoke_args(
-        run_dir, f"--data-dir={corpora}", "--batching=windows", *quick
+        run_dir,
+        f"--data-dir={corpora}",
+        "--batching=windows",
+        "--max-train-seconds=600",
+        "--verbose=2",
+        *quick,
     )
     assert char_lm.main(args) == 0
+    # A time cap is said at the start, with how to lift it.
+    assert (
+        "Stops after 600 s of training (the preset's time cap); "
+        "--max-train-seconds=none to lift it." in capsys.readouterr().out
+    )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert "test" not in metrics  # Tiny Shakespeare has train/validation
     assert metrics["corpus"]["dataset"] == "tinyshakespeare"

@@ -288,3 +288,48 @@ def test_export_litert_writes_a_fused_model_of_a_run(tmp_path, capsys):
         "export_litert", [str(tmp_path / "empty")], capsys
     )
     assert status == 1 and "has no model.keras" in err
+
+
+def _preset_cases():
+    from recipes.configs import char_lm, gradient_flow, imdb_sentiment
+
+    modules = {
+        "imdb_sentiment": imdb_sentiment,
+        "char_lm": char_lm,
+        "gradient_flow": gradient_flow,
+    }
+    return [
+        (script, preset, module.PRESETS[preset])
+        for script, module in modules.items()
+        for preset in module.PRESETS
+    ]
+
+
+@pytest.mark.parametrize(
+    ("script", "preset", "config"),
+    _preset_cases(),
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_preset_help_shows_that_presets_values(script, preset, config, capsys):
+    from toolkit.training import config as config_lib
+
+    status, out, err = run_main(
+        script, [f"--preset={preset}", "--help"], capsys
+    )
+    assert (status, err) == (0, "")
+    assert f"values of --preset={preset}" in out
+    shown = {}
+    for line in out.splitlines():
+        if line.startswith("  --") and ", default " in line:
+            key = line.split()[0][2:].replace("-", "_")
+            shown[key] = line.rsplit(", default ", 1)[1].removesuffix(")")
+    values = config_lib.flat_values(config)
+    assert set(shown) == set(values)
+    for key, value in values.items():
+        assert shown[key] == repr(value), key
+
+
+def test_help_for_an_unknown_preset_is_a_command_line_error(capsys):
+    status, out, err = run_main("char_lm", ["--preset=nope", "--help"], capsys)
+    assert status == 2 and out == ""
+    assert err.startswith("error: Unknown preset 'nope'")

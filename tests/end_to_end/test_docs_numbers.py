@@ -212,8 +212,10 @@ def test_published_numbers_are_cited_and_used():
     table = published()
     assert sum(len(numbers) for numbers in table.values()) <= 25
     for page_name, numbers in table.items():
-        page = ROOT / page_name if page_name == "README.md" else (
-            ROOT / "docs" / page_name
+        page = (
+            ROOT / page_name
+            if page_name == "README.md"
+            else (ROOT / "docs" / page_name)
         )
         written = {number.text for number in measured_numbers(page.read_text())}
         for number, source in numbers.items():

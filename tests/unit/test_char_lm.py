@@ -246,3 +246,23 @@ print(json.dumps({{
     np.testing.assert_allclose(result["sum"], 1.0, rtol=1e-5)
     loaded = tf.saved_model.load(str(path))
     assert result["text"] == call_generate(loaded, "head", 30, 0.8, 5)
+
+
+def test_a_preset_time_cap_is_lifted_for_another_corpus():
+    """The `shakespeare` preset's 130 s cap is planned for Tiny
+    Shakespeare: a user's --corpus trains its planned passes, unless
+    --max-train-seconds is given too."""
+    from recipes.char_lm import uncap_other_corpus
+    from recipes.configs.char_lm import PRESETS
+    from toolkit.training import config as config_lib
+
+    def parsed(*argv):
+        preset, config = config_lib.parse_config(PRESETS, argv, "shakespeare")
+        return uncap_other_corpus(preset, config, list(argv))
+
+    assert parsed().max_train_seconds == 130
+    assert parsed("--corpus=my_book.txt").max_train_seconds is None
+    book = parsed("--corpus=my_book.txt", "--max-train-seconds=60")
+    assert book.max_train_seconds == 60
+    same = parsed("--preset=shakespeare-layernorm", "--corpus=shakespeare")
+    assert same.max_train_seconds == 130

@@ -202,11 +202,35 @@ def parse_config(
     return name, config
 
 
-def usage(doc: str, presets: Mapping[str, object], config_class) -> str:
-    """A recipe's `--help` text: its docstring, then every option."""
+def preset_name(argv: Sequence[str], default: str = "default") -> str:
+    """The `--preset` that `argv` names (`--preset=X` or `--preset X`),
+    else `default`."""
+    args = list(argv)
+    for index, token in enumerate(args):
+        if token.startswith("--preset="):
+            return token.split("=", 1)[1]
+        if token == "--preset" and index + 1 < len(args):
+            return args[index + 1]
+    return default
+
+
+def usage(
+    doc: str,
+    presets: Mapping[str, object],
+    config_class,
+    preset: str | None = None,
+) -> str:
+    """A recipe's `--help` text: its docstring, then every option with the
+    value that `preset` gives it (the class's own defaults without one)."""
+    if preset is not None and preset not in presets:
+        raise ConfigError(
+            f"Unknown preset {preset!r}; choose one of {sorted(presets)}."
+        )
+    config = config_class() if preset is None else presets[preset]
+    shown = "" if preset is None else f"; values of --preset={preset}"
     return (
-        f"{doc}\nOptions (--key=value; --preset={'|'.join(presets)}):\n"
-        f"{describe(config_class)}"
+        f"{doc}\nOptions (--key=value; --preset={'|'.join(presets)}"
+        f"{shown}):\n{describe(config_class, config)}"
     )
 
 
@@ -256,10 +280,11 @@ def _type_name(annotation) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def describe(config_class) -> str:
-    """For `--help`: per option its type (or choices) and default, then its
-    documentation (`field_docs`)."""
-    defaults = flat_values(config_class())
+def describe(config_class, config=None) -> str:
+    """For `--help`: per option its type (or choices) and its value in
+    `config` (default: the class's defaults), then its documentation
+    (`field_docs`)."""
+    defaults = flat_values(config_class() if config is None else config)
     docs = _nested_field_docs(config_class)
     lines = []
     for key, annotation in _field_types(config_class).items():
