@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from results_file import write  # noqa: E402 (this folder)
 
 import toolkit  # noqa: E402
 
@@ -63,17 +64,46 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--timesteps", type=int, default=100)
     parser.add_argument("--features", type=int, default=64)
+    parser.add_argument(
+        "--cell",
+        default="lstm",
+        choices=["lstm", "layernorm"],
+        help="lstm: keras.layers.LSTM against toolkit.LSTM; layernorm: "
+        "a user's keras.layers.RNN over user_cells.py's cell against "
+        "toolkit.LayerNormLSTM",
+    )
+    parser.add_argument(
+        "--json", help="also write the counts as a results file (JSON)"
+    )
     args = parser.parse_args(argv)
     x = np.zeros((args.batch, args.timesteps, args.features), "float32")
     print(f"| layer | loop body | nodes | {' | '.join(SHOWN)} |")
     print("|---|---|---:|" + "---:|" * len(SHOWN))
-    for name, layer_class in (
-        ("keras.layers.LSTM", keras.layers.LSTM),
-        ("toolkit.LSTM", toolkit.LSTM),
-    ):
+    if args.cell == "lstm":
+        pairs = (
+            ("keras.layers.LSTM", keras.layers.LSTM),
+            ("toolkit.LSTM", toolkit.LSTM),
+        )
+    else:
+        from user_cells import UserLayerNormLSTMCell
+
+        pairs = (
+            (
+                "keras.layers.RNN(user cell)",
+                lambda units: keras.layers.RNN(UserLayerNormLSTMCell(units)),
+            ),
+            ("toolkit.LayerNormLSTM", toolkit.LayerNormLSTM),
+        )
+    rows = []
+    for name, layer_class in pairs:
         for body, nodes, ops in loop_bodies(layer_class, args.units, x):
             counts = " | ".join(str(ops.get(op, 0)) for op in SHOWN)
             print(f"| {name} | {body} | {nodes} | {counts} |")
+            rows.append(
+                {"layer": name, "body": body, "nodes": nodes, "ops": dict(ops)}
+            )
+    if args.json:
+        write(args.json, {"units": args.units, "rows": rows})
 
 
 if __name__ == "__main__":

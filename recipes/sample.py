@@ -1,14 +1,16 @@
 """Print text sampled from a trained character LM.
 
-    python recipes/sample.py --run-dir=runs/shakespeare --prime="ROMEO:"
-    python recipes/sample.py --saved-model=runs/shakespeare/saved_model
-    python recipes/sample.py --run-dir=runs/shakespeare --length=200 --top-k=5
+    python recipes/sample.py runs/shakespeare --prime="ROMEO:"
+    python recipes/sample.py runs/shakespeare --length=200 --top-k=5
+    python recipes/sample.py runs/shakespeare/saved_model --seed=7
 
-From a run folder it loads config.json, vocabulary.json and the best
-checkpoint (or `--checkpoint`) and samples with `toolkit.text.sampling`
-(temperature, top-k). From a SavedModel it calls the exported `generate`
-signature, which needs TensorFlow only (no top-k there), within the
-export's limits on the prime and the length.
+MODEL is a recipes/char_lm.py run folder or a SavedModel folder, as for
+predict.py. From a run folder it loads config.json, vocabulary.json and the
+best checkpoint (or `--checkpoint`) and samples with `toolkit.text.sampling`
+(temperature, top-k); `--export` uses the run folder's saved_model/
+instead. From a SavedModel it calls the exported `generate` signature,
+which needs TensorFlow only (no top-k there), within the export's limits
+on the prime and the length.
 
 A SavedModel is a program: loading and calling it runs whatever its graph
 holds. Sample only from exports you trust.
@@ -16,6 +18,7 @@ holds. Sample only from exports you trust.
 
 from __future__ import annotations
 
+import argparse
 import pathlib
 import sys
 
@@ -41,18 +44,26 @@ from recipes._cli import (  # noqa: E402
 
 def make_parser() -> ArgumentParser:
     parser = ArgumentParser(__doc__, epilog=TRUST_NOTE)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--run-dir", help="a recipes/char_lm.py run folder to sample from"
-    )
-    source.add_argument(
-        "--saved-model",
-        help="a character LM SavedModel (the run's saved_model/ folder)",
+    parser.add_argument(
+        "model",
+        nargs="?",
+        metavar="MODEL",
+        help="a recipes/char_lm.py run folder, or a SavedModel folder (a "
+        "run's saved_model/)",
     )
     parser.add_argument(
+        "--export",
+        action="store_true",
+        help="with a run folder: sample from its saved_model/ export, not "
+        "its checkpoint",
+    )
+    # The names of an earlier version, still accepted.
+    parser.add_argument("--run-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--saved-model", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--checkpoint",
-        help="weights file to load with --run-dir, instead of the run "
-        "folder's checkpoints/best.weights.h5",
+        help="weights file to load from a run folder, instead of its "
+        "checkpoints/best.weights.h5",
     )
     parser.add_argument(
         "--prime",
@@ -76,7 +87,8 @@ def make_parser() -> ArgumentParser:
         "--top-k",
         type=integer_in(1, INT32_MAX),
         default=None,
-        help="sample from the k likeliest characters only (--run-dir only)",
+        help="sample from the k likeliest characters only (a run folder's "
+        "checkpoint only)",
     )
     parser.add_argument(
         "--seed",
@@ -168,7 +180,8 @@ def from_saved_model(args) -> str:
     if args.top_k is not None:
         raise CommandError(
             "The exported `generate` signature has no top-k; drop --top-k or "
-            "sample from the run folder (--run-dir)."
+            "sample from the run folder's checkpoint (MODEL = the run folder, "
+            "without --export)."
         )
     exported = load_saved_model(args.saved_model, "generate", "predict.py")
     if args.prime is None:
@@ -185,9 +198,33 @@ def from_saved_model(args) -> str:
     return text.numpy().decode("utf-8")
 
 
+def resolve_model(parser, args) -> None:
+    """Set `args.run_dir` or `args.saved_model` from MODEL (a run folder
+    or a SavedModel folder) and `--export`."""
+    given = [v for v in (args.model, args.run_dir, args.saved_model) if v]
+    if len(given) != 1:
+        parser.error(
+            "give one MODEL: a char_lm.py run folder or a SavedModel folder"
+        )
+    if args.model is None:
+        return
+    folder = pathlib.Path(args.model)
+    if (folder / "saved_model.pb").is_file() or args.export:
+        args.saved_model = args.model
+    elif (folder / "config.json").is_file():
+        args.run_dir = args.model
+    else:
+        raise CommandError(
+            f"{folder} is neither a char_lm.py run folder (no config.json) "
+            "nor a SavedModel folder (no saved_model.pb)."
+        )
+
+
 def main(argv=None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
     try:
+        resolve_model(parser, args)
         if args.prime is not None:
             utf8_text(args.prime, "--prime")
         text = from_run_dir(args) if args.run_dir else from_saved_model(args)

@@ -152,10 +152,7 @@ def test_sample_cli_from_the_run_folder_and_from_the_export(
     text8_run, run_side_by_side
 ):
     script = str(ROOT / "recipes" / "sample.py")
-    sources = (
-        f"--run-dir={text8_run}",
-        f"--saved-model={text8_run / 'saved_model'}",
-    )
+    sources = (str(text8_run), str(text8_run / "saved_model"))
     results = run_side_by_side(
         {
             **{
@@ -168,11 +165,7 @@ def test_sample_cli_from_the_run_folder_and_from_the_export(
                 ]
                 for source in sources
             },
-            "bad": [
-                script,
-                f"--saved-model={text8_run / 'saved_model'}",
-                "--prime=Kings!",
-            ],
+            "bad": [script, str(text8_run / "saved_model"), "--prime=Kings!"],
         }
     )
     for source in sources:
@@ -194,7 +187,7 @@ def test_sample_in_process_matches_the_library(text8_run, capsys):
     assert (
         sample.main(
             [
-                f"--run-dir={text8_run}",
+                str(text8_run),
                 "--prime=lord",
                 "--length=30",
                 "--temperature=0",
@@ -259,17 +252,21 @@ def test_imdb_unlabelled_reviews_in_text8_format(tmp_path):
     assert list(corpus.metadata["fractions"].values()) == [0.9, 0.05, 0.05]
 
 
-@pytest.mark.parametrize("source", ["--run-dir", "--saved-model", "run folder"])
+@pytest.mark.parametrize(
+    "source",
+    ["run folder", "run folder --export", "saved_model/", "--run-dir (old)"],
+)
 def test_sample_defaults_work_on_a_text8_format_run(text8_run, source, capsys):
     """text8's vocabulary has no newline: the default prime is a space,
-    from the run folder, from the export, and from the run folder given
-    as --saved-model."""
+    from the run folder's checkpoint, its export and the export folder;
+    the option name of an earlier version still works."""
     target = {
-        "--run-dir": f"--run-dir={text8_run}",
-        "--saved-model": f"--saved-model={text8_run / 'saved_model'}",
-        "run folder": f"--saved-model={text8_run}",
+        "run folder": [str(text8_run)],
+        "run folder --export": [str(text8_run), "--export"],
+        "saved_model/": [str(text8_run / "saved_model")],
+        "--run-dir (old)": [f"--run-dir={text8_run}"],
     }[source]
-    assert sample.main([target, "--length=20", "--seed=1"]) == 0
+    assert sample.main([*target, "--length=20", "--seed=1"]) == 0
     printed = capsys.readouterr().out.rstrip("\n")
     assert printed.startswith(" ") and len(printed) == 21
     assert set(printed) <= set(TEXT8_VOCABULARY.chars)
