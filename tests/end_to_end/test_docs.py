@@ -2,8 +2,8 @@
 documentation cannot drift from the code.
 
 A page's blocks run in order in one fresh process (a later block may use
-what an earlier one defined), from a temporary folder, with
-`"../shared/data"` replaced by the data directory of the environment.
+what an earlier one defined), from a temporary folder; the loaders find
+the real datasets through `$TOOLKIT_DATA_DIR`, as a user's would.
 Markers in HTML comments, invisible on a rendered page, sit on the line
 right before a block:
 
@@ -80,10 +80,7 @@ def page_script(page: pathlib.Path, with_data: bool) -> str:
             continue
         if block["kind"] == "setup":
             parts.append(block["text"].strip())
-        code = block["code"].replace(
-            '"../shared/data"', 'os.environ["TOOLKIT_DATA_DIR"]'
-        )
-        parts.append(f"print('block {number}')\n{code}")
+        parts.append(f"print('block {number}')\n{block['code']}")
     parts.append("print('ALL BLOCKS RAN')")
     return "\n".join(parts)
 
