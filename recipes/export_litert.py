@@ -126,7 +126,7 @@ def held_out_ids(config, vectorizer, count, batch_size, data_dir):
         return []
     try:
         imdb = data.load_imdb(
-            config.get("dataset"),
+            config.get("imdb_path", config.get("dataset")),
             data_dir or config.get("data_dir"),
             download=False,
         )

@@ -150,7 +150,7 @@ def load_reviews(config: ImdbConfig, log):
     from toolkit import data
 
     imdb = data.load_imdb(
-        config.dataset,
+        config.imdb_path,
         config.data_dir,
         config.validation_split,
         seed=config.seed,

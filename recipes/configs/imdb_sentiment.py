@@ -112,11 +112,16 @@ class ImdbConfig:
         "lm_heldout_reviews": "lm.heldout_reviews",
         "lm_max_reviews": "lm.max_reviews",
         "lm_batching": "lm.batching",
+        # The IMDB location's option was called --dataset.
+        "dataset": "imdb_path",
     }
 
     # Data.
-    dataset: str | None = None  # aclImdb/ folder or .tar.gz; None: data dir
-    data_dir: str | None = None  # searched for the dataset (TOOLKIT_DATA_DIR)
+    # The aclImdb/ folder or aclImdb_v1.tar.gz itself; None: looked for in
+    # --data-dir, then $TOOLKIT_DATA_DIR, then ~/.cache/toolkit/data (and
+    # downloaded there when missing).
+    imdb_path: str | None = None
+    data_dir: str | None = None  # folder searched for the IMDB data
     strict_data: bool = True  # require the published 25k/25k/50k counts
     validation_split: float = 0.1  # carved from train, never from test
     # "movie": whole movies (from train/urls_*.txt) go to validation, so it

@@ -25,7 +25,7 @@ def archive(tmp_path_factory):
 def smoke_args(archive, run_dir, *extra, encoders=None):
     return [
         "--preset=smoke",
-        f"--dataset={archive}",
+        f"--imdb-path={archive}",
         "--strict-data=false",
         "--validation-split=0.25",
         "--lm.heldout-reviews=2",  # the fixture has 6 unlabelled reviews
@@ -411,7 +411,7 @@ def test_help_lists_every_option(capsys):
         "--optimizer",
         "--epochs",
         "--data-dir",
-        "--dataset",
+        "--imdb-path",
         "--run-dir",
     ):
         assert option in text

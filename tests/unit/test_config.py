@@ -1,6 +1,7 @@
 """Config parsing: presets, typed overrides, errors naming the key."""
 
 import dataclasses
+import json
 from typing import Literal
 
 import pytest
@@ -195,3 +196,20 @@ def test_every_value_a_preset_uses_is_accepted_on_the_command_line(module):
                     name,
                     option,
                 )
+
+
+def test_the_imdb_options_earlier_name_still_works():
+    """`--dataset` was renamed `--imdb-path` (what it takes): the old
+    option and config.json files that use the old key still work."""
+    from recipes.configs.imdb_sentiment import PRESETS, ImdbConfig
+    from toolkit.training import config as config_lib
+
+    _, config = config_lib.parse_config(PRESETS, ["--dataset=/d/a.tar.gz"])
+    assert config.imdb_path == "/d/a.tar.gz"
+    _, config = config_lib.parse_config(PRESETS, ["--imdb-path=/d/aclImdb"])
+    assert config.imdb_path == "/d/aclImdb"
+    saved = json.loads(config_lib.to_json(ImdbConfig()))
+    saved["dataset"] = saved.pop("imdb_path")
+    saved["dataset"] = "/old/aclImdb_v1.tar.gz"
+    restored = config_lib.from_dict(ImdbConfig, saved)
+    assert restored.imdb_path == "/old/aclImdb_v1.tar.gz"

@@ -152,6 +152,8 @@ def parse_overrides(config, argv: Sequence[str]):
             )
         key, has_value, value = token[2:].partition("=")
         field = key.replace("-", "_")
+        # An option's earlier name (the config class's LEGACY_KEYS).
+        field = getattr(type(config), "LEGACY_KEYS", {}).get(field, field)
         if not has_value and field not in types_by_key:
             negated = field.removeprefix("no_")
             if field.startswith("no_") and types_by_key.get(negated) is bool:
@@ -319,8 +321,11 @@ def from_dict(config_class, values: dict):
     values = dict(values)
     for old, new in getattr(config_class, "LEGACY_KEYS", {}).items():
         if old in values:
-            outer, _, inner = new.partition(".")
-            values.setdefault(outer, {})[inner] = values.pop(old)
+            outer, nested, inner = new.partition(".")
+            if nested:
+                values.setdefault(outer, {})[inner] = values.pop(old)
+            else:
+                values[new] = values.pop(old)
     hints = typing.get_type_hints(config_class)
     unknown = sorted(set(values) - set(hints))
     if unknown:
