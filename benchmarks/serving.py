@@ -15,7 +15,7 @@ Reports, with the CPU model:
 - texts/s and p50/p99 latency of `serve` at batch 1, 32 and 256 from 1, 4
   and 16 client threads, each thread calling in a loop for `--seconds`;
 - the p50 latency of one median-length review, from one thread, with the
-  machine otherwise idle (the issue's target: 20 ms or less on 2 cores);
+  machine otherwise idle (the target: 20 ms or less on 2 cores);
 - `generate(200)` characters/s of the character LM, and `next_char_probs`
   latency;
 - resident memory before and after `--calls` single-review calls;

@@ -78,7 +78,7 @@ class GradientFlowConfig:
 PRESETS = {
     # Under 10 minutes on 2 CPU cores.
     "quick": GradientFlowConfig(),
-    # The whole grid: T up to 400, every model also unclipped.
+    # The whole grid: T up to 400, every model also unclipped.
     "full": GradientFlowConfig(
         adding_timesteps=(20, 50, 100, 200, 400),
         adding_steps=3000,

@@ -14,7 +14,7 @@ from toolkit.data.shakespeare import SHAKESPEARE_CANDIDATES
 
 FOLDER = pathlib.Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
-USES = {  # one notebook per use (issue 17); each must exist
+USES = {  # one notebook per use; each must exist
     "layers_in_your_model.ipynb",
     "imdb_sentiment.ipynb",
     "char_lm.ipynb",
