@@ -17,7 +17,7 @@ the evaluations.
   loss; on these 2-core machines that took 128 s, and 1.898 over the
   whole validation split. Drawn as a point; it is not rerun here.
 
-    python benchmarks/char_lm_cpu_race.py --data-dir=../shared/data
+    python benchmarks/char_lm_cpu_race.py
 
 Writes `--out` (default benchmarks/results): char_lm_cpu_race.json and
 char_lm_cpu_race.png. A benchmark, not a test: times depend on the machine.

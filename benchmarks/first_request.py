@@ -1,8 +1,7 @@
 """First-request latency of a classifier SavedModel, with and without
 `toolkit.serving.export.warm_up`.
 
-    python benchmarks/first_request.py --classifier runs/imdb_sentiment \
-        --data-dir ../shared/data
+    python benchmarks/first_request.py --classifier runs/imdb_sentiment
 
 Exports the run's model.keras with this checkout (as `serving.py` does),
 then, in fresh processes (XLA's compilations live in a process):

@@ -1,7 +1,7 @@
 """Serving speed and memory of exported SavedModels, as a server sees them.
 
-    python benchmarks/serving.py --classifier runs/imdb_default_movie \
-        --char-lm runs/shakespeare/saved_model --data-dir ../shared/data
+    python benchmarks/serving.py --classifier runs/imdb_sentiment \
+        --char-lm runs/shakespeare/saved_model --json results.json
     python benchmarks/serving.py --classifier runs/imdb_sentiment --litert \
         --litert-accuracy --json results.json
 

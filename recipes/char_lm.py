@@ -3,8 +3,8 @@
 Tiny Shakespeare, text8 or any text file, trained with truncated
 backpropagation through time.
 
-    python recipes/char_lm.py --data-dir=../shared/data
-    python recipes/char_lm.py --preset=smoke --data-dir=../shared/data
+    python recipes/char_lm.py
+    python recipes/char_lm.py --preset=smoke --data-dir=~/data
     python recipes/char_lm.py --preset=text8 --data-dir=/data
     python recipes/char_lm.py --preset=text8-cpu --corpus=imdb-unsup
     python recipes/char_lm.py --corpus=my_book.txt --run-dir=runs/book

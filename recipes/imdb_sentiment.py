@@ -1,9 +1,9 @@
 """IMDB sentiment with a deep LSTM: train, evaluate, compare, export.
 
-    python recipes/imdb_sentiment.py --data-dir=../shared/data
+    python recipes/imdb_sentiment.py
     python recipes/imdb_sentiment.py --preset=pretrained
     python recipes/imdb_sentiment.py --preset=pretrained-bi
-    python recipes/imdb_sentiment.py --preset=smoke --data-dir=../shared/data
+    python recipes/imdb_sentiment.py --preset=smoke --data-dir=~/data
     python recipes/imdb_sentiment.py --cell=vanilla --run-dir=runs/vanilla
     python recipes/imdb_sentiment.py --help
 
