@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
+import textwrap
 
 USAGE_ERROR = 2
 RUN_ERROR = 1
@@ -43,34 +44,66 @@ def fail(message: str, status: int) -> int:
     return status
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """The docstring as written; an option's default (when it has one)
-    after its help, as Python writes it, so a newline shows as '\\n'."""
-
-    def _get_help_string(self, action):
-        default = action.default
-        shown = all(default is not v for v in (None, False, argparse.SUPPRESS))
-        if action.option_strings and shown:
-            return f"{action.help} (default {default!r})"
-        return action.help
+def _type_name(action) -> str:
+    """What an option takes, as the training recipes' help writes it."""
+    if action.nargs == 0:
+        return "flag"
+    label = getattr(action.type, "label", None)
+    if label:
+        return label
+    if action.choices:
+        return "one of " + ", ".join(map(str, action.choices))
+    return getattr(action.type, "__name__", "str")
 
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with the recipes' convention: `--help` shows the script's
-    docstring (one-line description first) and each option's default; an
-    invalid command line prints one `error:` line and exits with status 2.
-    Options must be spelled out (no abbreviations)."""
+    docstring (one-line description first), then each argument and option
+    with its type and default, in the training recipes' layout; an invalid
+    command line prints one `error:` line and exits with status 2. Options
+    must be spelled out (no abbreviations)."""
 
     def __init__(self, doc: str, **kwargs):
-        super().__init__(
-            description=doc,
-            formatter_class=_HelpFormatter,
-            allow_abbrev=False,
-            **kwargs,
-        )
+        super().__init__(description=doc, allow_abbrev=False, **kwargs)
+
+    def format_help(self) -> str:
+        lines = [self.description.rstrip(), ""]
+        positionals = [
+            a for a in self._actions if not a.option_strings and a.help
+        ]
+        if positionals:
+            lines.append("Arguments:")
+            for action in positionals:
+                lines.append(f"  {action.metavar or action.dest.upper()}")
+                lines.append(_wrapped(action.help))
+        lines.append("Options:")
+        for action in self._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS:
+                continue
+            name = max(action.option_strings, key=len)
+            if name == "--help":
+                continue
+            default = action.default
+            hidden = (None, False, argparse.SUPPRESS)
+            shown = (
+                f", default {default!r}"
+                if all(default is not value for value in hidden)
+                else ""
+            )
+            lines.append(f"  {name}  ({_type_name(action)}{shown})")
+            lines.append(_wrapped(action.help))
+        if self.epilog:
+            lines += ["", textwrap.fill(self.epilog, width=79)]
+        return "\n".join(lines) + "\n"
 
     def error(self, message: str):
         self.exit(USAGE_ERROR, f"error: {message}. {HELP_HINT}\n")
+
+
+def _wrapped(text: str) -> str:
+    return textwrap.fill(
+        text, width=79, initial_indent=" " * 6, subsequent_indent=" " * 6
+    )
 
 
 def integer_in(low: int, high: int):
@@ -89,6 +122,7 @@ def integer_in(low: int, high: int):
             )
         return value
 
+    parse.label = f"int from {low} to {high:,}"
     return parse
 
 
@@ -108,6 +142,7 @@ def finite_float_from(low: float):
             )
         return value
 
+    parse.label = f"finite float of {low:g} or more"
     return parse
 
 

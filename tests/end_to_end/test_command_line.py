@@ -333,3 +333,27 @@ def test_help_for_an_unknown_preset_is_a_command_line_error(capsys):
     status, out, err = run_main("char_lm", ["--preset=nope", "--help"], capsys)
     assert status == 2 and out == ""
     assert err.startswith("error: Unknown preset 'nope'")
+
+
+@pytest.mark.parametrize("script", ["predict", "sample", "export_litert"])
+def test_argparse_help_has_the_training_recipes_layout(script, capsys):
+    """Description first (no usage block), then each option as
+    `  --name  (type, default X)` with its sentence below, as the training
+    recipes print theirs."""
+    import argparse
+
+    status, out, err = run_main(script, ["--help"], capsys)
+    assert (status, err) == (0, "")
+    assert not out.startswith("usage:") and "\nOptions:\n" in out
+    parser = importlib.import_module(f"recipes.{script}").make_parser()
+    for action in parser._actions:
+        if not action.option_strings or action.help == argparse.SUPPRESS:
+            continue
+        name = max(action.option_strings, key=len)
+        if name == "--help":
+            continue
+        line = next(x for x in out.splitlines() if x.startswith(f"  {name}  ("))
+        if action.type is not None or action.nargs == 0:
+            assert "(str" not in line, line  # a real type is named
+        if action.default not in (None, False):
+            assert f"default {action.default!r})" in line, line
