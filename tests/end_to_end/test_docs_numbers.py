@@ -36,7 +36,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PUBLISHED = ROOT / "docs" / "results" / "published.json"
 
-SOURCES = re.compile(r"<!--\s*results:(.*?)-->", re.S)
+SOURCES = re.compile(r"^[ \t]*<!--\s*results:(.*?)-->", re.S | re.M)
 CODE_BLOCK = re.compile(r"```(?P<language>[^\n]*)\n(?P<code>.*?)```", re.S)
 HIDDEN = [
     re.compile(r"<!--.*?-->", re.S),  # comments
