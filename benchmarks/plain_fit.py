@@ -165,17 +165,7 @@ def main(argv=None):
                 flush=True,
             )
     if args.json:
-        write(
-            args.json,
-            {
-                "batch": args.batch,
-                "timesteps": args.timesteps,
-                "features": args.features,
-                "batches": args.batches,
-                "rounds": args.rounds,
-                "rows": rows,
-            },
-        )
+        write(args.json, {"rows": rows}, arguments=args)
 
 
 if __name__ == "__main__":

@@ -53,8 +53,11 @@ def command() -> str:
     return " ".join([f"python benchmarks/{script}", *words[1:]])
 
 
-def write(path: str | os.PathLike, results, run_command=None) -> None:
-    """`results` (anything JSON holds) as a results file at `path`."""
+def write(
+    path: str | os.PathLike, results, run_command=None, arguments=None
+) -> None:
+    """`results` (anything JSON holds) as a results file at `path`, with
+    the script's parsed `arguments` (an `argparse.Namespace`) when given."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {
@@ -65,6 +68,7 @@ def write(path: str | os.PathLike, results, run_command=None) -> None:
         "cpus": os.cpu_count(),
         "versions": versions(),
         "date": time.strftime("%Y-%m-%d"),
+        "arguments": None if arguments is None else vars(arguments),
         "results": results,
     }
     path.write_text(json.dumps(record, indent=1) + "\n")
