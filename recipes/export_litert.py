@@ -4,7 +4,8 @@ TensorFlow only. Its LSTM layers become LiteRT's fused LSTM kernel.
 
     python recipes/export_litert.py runs/imdb_sentiment
     python recipes/export_litert.py runs/imdb_sentiment --quantize=dynamic
-    python recipes/export_litert.py runs/imdb_sentiment --out imdb.tflite --batch-size 8
+    python recipes/export_litert.py runs/imdb_sentiment --out imdb.tflite \\
+        --batch-size 8
 
 Reads the run folder's model.keras, vocabulary.txt and config.json, and
 writes RUN_DIR/model.tflite (model_dynamic.tflite, model_float16.tflite

@@ -2,7 +2,8 @@
 
     python recipes/predict.py runs/imdb_sentiment "A gem." "Dull."
     python recipes/predict.py runs/imdb_sentiment --file reviews.txt
-    echo "Loved it" | python recipes/predict.py runs/imdb_sentiment/saved_model -
+    echo "Loved it" | python recipes/predict.py \\
+        runs/imdb_sentiment/saved_model -
 
 MODEL is an IMDB run folder (its saved_model/ export is used) or a
 SavedModel folder.
