@@ -32,11 +32,11 @@ def run(
     (a recipe's rule that depends on which options were given)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if "-h" in argv or "--help" in argv:
-        preset = config_lib.preset_name(argv, default_preset)
         try:
-            print(config_lib.usage(doc, presets, config_class, preset))
+            preset, _ = config_lib.split_preset(presets, argv, default_preset)
         except config_lib.ConfigError as error:
             return fail(f"{error} {HELP_HINT}", USAGE_ERROR)
+        print(config_lib.usage(doc, presets, config_class, preset))
         return 0
     try:
         preset, config = config_lib.parse_config(presets, argv, default_preset)

@@ -355,5 +355,5 @@ def test_argparse_help_has_the_training_recipes_layout(script, capsys):
         line = next(x for x in out.splitlines() if x.startswith(f"  {name}  ("))
         if action.type is not None or action.nargs == 0:
             assert "(str" not in line, line  # a real type is named
-        if action.default not in (None, False):
+        if action.default is not None and action.default is not False:
             assert f"default {action.default!r})" in line, line

@@ -173,13 +173,14 @@ def parse_overrides(config, argv: Sequence[str]):
     return replace(config, updates)
 
 
-def parse_config(
+def split_preset(
     presets: Mapping[str, object],
     argv: Sequence[str],
     default: str = "default",
-) -> tuple[str, object]:
-    """`(preset_name, config)` from `--preset NAME` (else `default`) and
-    overrides, validated with the config's `validate()`."""
+) -> tuple[str, list[str]]:
+    """`(preset_name, other_args)`: the preset that `--preset NAME` or
+    `--preset=NAME` names (else `default`), checked against `presets`, and
+    the arguments without it."""
     args = list(argv)
     name = default
     for index, token in enumerate(args):
@@ -197,23 +198,22 @@ def parse_config(
         raise ConfigError(
             f"Unknown preset {name!r}; choose one of {sorted(presets)}."
         )
+    return name, args
+
+
+def parse_config(
+    presets: Mapping[str, object],
+    argv: Sequence[str],
+    default: str = "default",
+) -> tuple[str, object]:
+    """`(preset_name, config)` from `--preset NAME` (else `default`) and
+    overrides, validated with the config's `validate()`."""
+    name, args = split_preset(presets, argv, default)
     config = parse_overrides(presets[name], args)
     validate = getattr(config, "validate", None)
     if validate is not None:
         validate()
     return name, config
-
-
-def preset_name(argv: Sequence[str], default: str = "default") -> str:
-    """The `--preset` that `argv` names (`--preset=X` or `--preset X`),
-    else `default`."""
-    args = list(argv)
-    for index, token in enumerate(args):
-        if token.startswith("--preset="):
-            return token.split("=", 1)[1]
-        if token == "--preset" and index + 1 < len(args):
-            return args[index + 1]
-    return default
 
 
 def usage(
@@ -223,11 +223,8 @@ def usage(
     preset: str | None = None,
 ) -> str:
     """A recipe's `--help` text: its docstring, then every option with the
-    value that `preset` gives it (the class's own defaults without one)."""
-    if preset is not None and preset not in presets:
-        raise ConfigError(
-            f"Unknown preset {preset!r}; choose one of {sorted(presets)}."
-        )
+    value that `preset` (a name from `split_preset`) gives it, or the
+    class's own defaults without one."""
     config = config_class() if preset is None else presets[preset]
     shown = "" if preset is None else f"; values of --preset={preset}"
     return (
