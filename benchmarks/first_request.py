@@ -43,7 +43,7 @@ print(json.dumps(result))
 
 def main() -> None:
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
-    from results_file import machine
+    from results_file import machine, write
     from serving import classifier_export, median_reviews
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -53,7 +53,8 @@ def main() -> None:
     parser.add_argument("--json", type=pathlib.Path, help="write results")
     args = parser.parse_args()
     print(f"Machine: {machine()}")
-    review = median_reviews(args.data_dir, count=2)[0]
+    reviews, _ = median_reviews(args.data_dir, count=2)
+    review = reviews[0]
     results = {"cold": [], "warmed": []}
     with tempfile.TemporaryDirectory() as folder:
         export_dir = classifier_export(args.classifier, pathlib.Path(folder))
@@ -81,17 +82,7 @@ def main() -> None:
         f"{warmed['first_ms']:.1f} ms (medians of {args.repeats} processes)"
     )
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "command": " ".join(sys.argv),
-                    "machine": machine(),
-                    "runs": results,
-                    "medians": summary,
-                },
-                indent=1,
-            )
-        )
+        write(args.json, {"runs": results, "medians": summary})
 
 
 if __name__ == "__main__":

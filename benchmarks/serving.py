@@ -86,12 +86,12 @@ def classifier_export(path: pathlib.Path, folder: pathlib.Path) -> str:
     return str(target)
 
 
-# What `median_reviews` chose, for the results file.
-MEDIAN_WORDS: dict = {}
-
-
-def median_reviews(data_dir: str | None, count: int = 256) -> list[str]:
-    """`count` IMDB test reviews around the median length in words."""
+def median_reviews(
+    data_dir: str | None, count: int = 256
+) -> tuple[list[str], dict]:
+    """`count` IMDB test reviews around the median length in words, and
+    their lengths for the results file: the test set's median and the
+    chosen reviews' shortest and longest."""
     from toolkit.data import load_imdb
 
     texts = load_imdb(data_dir=data_dir).test.texts
@@ -99,14 +99,15 @@ def median_reviews(data_dir: str | None, count: int = 256) -> list[str]:
     middle = len(by_length) // 2
     chosen = by_length[middle - count // 2 : middle + count // 2]
     words = [len(text.split()) for text in chosen]
-    MEDIAN_WORDS["test set"] = len(by_length[middle].split())
-    MEDIAN_WORDS["chosen"] = [min(words), max(words)]
+    lengths = {
+        "test set": len(by_length[middle].split()),
+        "chosen": [min(words), max(words)],
+    }
     print(
         f"Reviews: {len(chosen)} test reviews of {min(words)}-{max(words)} "
-        f"words (median of the test set: "
-        f"{len(by_length[middle].split())})"
+        f"words (median of the test set: {lengths['test set']})"
     )
-    return chosen
+    return chosen, lengths
 
 
 def load_test(call, threads: int, seconds: float) -> dict:
@@ -140,7 +141,7 @@ def load_test(call, threads: int, seconds: float) -> dict:
     }
 
 
-def bench_classifier(export_dir: str, reviews, args) -> dict:
+def bench_classifier(export_dir: str, reviews, median_words, args) -> dict:
     import tensorflow as tf
 
     served = tf.saved_model.load(export_dir)
@@ -151,7 +152,7 @@ def bench_classifier(export_dir: str, reviews, args) -> dict:
             [reviews[i] for i in rng.integers(len(reviews), size=size)]
         )
 
-    results = {"median_words": dict(MEDIAN_WORDS), "first_call_s": {}}
+    results = {"median_words": median_words, "first_call_s": {}}
     print("\nClassifier first call per batch size (XLA compile):")
     for size in args.batches:
         start = time.perf_counter()
@@ -479,14 +480,14 @@ def main() -> None:
             export_dir = classifier_export(
                 args.classifier, pathlib.Path(folder)
             )
-            reviews = median_reviews(args.data_dir)
+            reviews, median_words = median_reviews(args.data_dir)
             if args.litert:
                 results.update(
                     bench_litert(args.classifier, export_dir, reviews, args)
                 )
             else:
                 results["classifier"] = bench_classifier(
-                    export_dir, reviews, args
+                    export_dir, reviews, median_words, args
                 )
         if args.char_lm:
             results["char_lm"] = bench_char_lm(args.char_lm, args)

@@ -146,20 +146,11 @@ def _numbers_in(value, into: list[float]) -> None:
             _numbers_in(item, into)
     elif isinstance(value, str):
         value = re.sub(r"(?<=\d)_(?=\d)", "", value)  # 12_500 in code
+        # Every match is a valid float once its separators are gone.
         into.extend(
             float(text.replace(",", ""))
             for text in re.findall(r"-?\d[\d,]*\.?\d*(?:e-?\d+)?", value)
-            if text.replace(",", "").replace(".", "").strip("-e")
-            and _is_float(text.replace(",", ""))
         )
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def file_numbers(path: pathlib.Path) -> list[float]:
